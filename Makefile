@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# fr1 top-level Makefile.
+#
+#   make               build fr1.ko against the cached test kernel (or KDIR=...)
+#   make CLIPPY=1      the same, with clippy through Kbuild
+#   make check         the README's test command: setup, kernel, module, host
+#                      tests, VM kselftests; ends with "N passed, N failed"
+#   make demo          boot the VM and show fr1 at work
+#   make test-host     cargo test of the pure logic (and fr1ctl)
+#   make fmt / fmtcheck  rustfmt
+#   make clean
+
+FR1_CACHE ?= $(HOME)/.cache/fr1
+# Default KDIR: the cached test kernel built by scripts/build-kernel.sh. Any
+# other built, Rust-enabled tree works: make KDIR=/path/to/linux.
+KDIR ?= $(shell scripts/build-kernel.sh test 2>/dev/null)
+
+# The module must be built by the kernel's own compiler (E0514 otherwise).
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 RUSTC=/usr/bin/rustc \
+	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen \
+	LIBCLANG_PATH=/usr/lib/llvm-22/lib
+
+RUSTFMT ?= rustfmt
+RS_SOURCES = $(shell find src fr1ctl -name '*.rs' 2>/dev/null)
+
+.PHONY: all modules clean check demo test-host fmt fmtcheck kernel setup
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no kernel: run scripts/setup.sh and scripts/build-kernel.sh, or pass KDIR=" >&2; exit 1; }
+	$(KMAKE) modules
+
+kernel:
+	scripts/build-kernel.sh test
+
+setup:
+	scripts/setup.sh
+
+test-host:
+	cargo test --workspace
+
+fmt:
+	$(RUSTFMT) --edition 2021 $(RS_SOURCES)
+
+fmtcheck:
+	$(RUSTFMT) --edition 2021 --check $(RS_SOURCES)
+
+check:
+	scripts/check.sh
+
+demo:
+	scripts/demo.sh
+
+clean:
+	@test -z "$(KDIR)" || $(KMAKE) clean
+	cargo clean

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`, the README's test command (and what .ci/run calls):
+#   setup (a no-op when done) -> kernel (cached) -> fr1.ko with clippy ->
+#   rustfmt -> host cargo tests -> VM kselftests, one VM per script.
+# Ends with one line "N passed, N failed" counted over host and VM tests and
+# exits non-zero on any failure.
+#
+# FR1_TESTS="test_a.sh test_b.sh" runs only those VM tests.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FR1_ROOT"
+
+t0=$(date +%s)
+passed=0 failed=0 skipped=0
+result() { # result ok|fail NAME
+	if [ "$1" = ok ]; then passed=$((passed + 1)); echo "ok: $2"
+	else failed=$((failed + 1)); echo "FAIL: $2"; fi
+}
+step() { log "== $* ($(($(date +%s) - t0)) s)"; }
+
+step setup
+scripts/setup.sh
+step kernel
+kb=$(scripts/build-kernel.sh test)
+log "kernel: $kb ($(sed -n 's/^package: //p' "$kb/fr1-build.log"))"
+
+step "module (clippy)"
+mkdir -p out
+# Always recompile the crate so that warnings of an unchanged tree show too.
+rm -f src/fr1_main.o fr1.ko
+if make KDIR="$kb" CLIPPY=1 modules >out/module-build.log 2>&1; then
+	if grep -qiE 'warning|error' out/module-build.log; then
+		grep -iE -A5 'warning|error' out/module-build.log | head -n 40
+		result fail "fr1.ko builds without warnings (clippy)"
+	else
+		result ok "fr1.ko builds without warnings (clippy)"
+	fi
+else
+	tail -n 40 out/module-build.log
+	result fail "fr1.ko builds"
+	echo "$passed passed, $((failed)) failed"
+	exit 1
+fi
+
+step rustfmt
+if make -s fmtcheck >out/fmt.log 2>&1; then result ok "rustfmt clean"; else
+	head -n 40 out/fmt.log; result fail "rustfmt clean"; fi
+
+step "host tests"
+if cargo test --workspace --color never >out/cargo-test.log 2>&1; then :; else
+	tail -n 40 out/cargo-test.log; result fail "cargo test ran"; fi
+hp=$(awk '/^test result:/{s+=$4} END{print s+0}' out/cargo-test.log)
+hf=$(awk '/^test result:/{s+=$6} END{print s+0}' out/cargo-test.log)
+grep -E '^test .* FAILED$' out/cargo-test.log || true
+passed=$((passed + hp)) failed=$((failed + hf))
+echo "host: $hp passed, $hf failed"
+
+step "VM kselftests"
+tests=()
+for t in ${FR1_TESTS:-}; do tests+=("tests/vm/$t"); done
+scripts/vm.sh -k "$kb" -m fr1.ko -o out/vm "${tests[@]}" || true
+if [ -f out/vm/summary ]; then
+	read -r vp vf vs <out/vm/summary
+	passed=$((passed + vp)) failed=$((failed + vf)) skipped=$((skipped + vs))
+else
+	result fail "VM harness ran"
+fi
+
+step done
+if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
+[ "$failed" = 0 ]

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Builds the guest's initramfs in two layers (the kernel unpacks concatenated
+# cpio archives in order):
+#   base.cpio  busybox-static, the real host tools the tests use (fio, mdadm,
+#              dmsetup, ...) with their shared libraries, and the kernel's
+#              modules. Cached, keyed by the kernel build and the tool list.
+#   run.cpio   /init, the tests, ktap_helpers.sh and fr1.ko (and fr1ctl when
+#              built). Rebuilt every run; it is small.
+# Both are uncompressed: decompressing under TCG is slow.
+#
+# Usage: mkinitramfs.sh KBUILD OUTDIR FR1_KO
+# Writes OUTDIR/initramfs.cpio.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kb=${1:?kernel build dir}
+outdir=${2:?output dir}
+ko=${3:?fr1.ko}
+[ -f "$ko" ] || die "no module at $ko"
+kver=$(cat "$kb/include/config/kernel.release")
+ksrc=$(fr1_ksrc)
+
+# Real tools copied from the host, with their ldd closure.
+TOOLS=(
+	/usr/bin/fio /sbin/mdadm /sbin/dmsetup /usr/bin/cmp /sbin/blockdev
+	/sbin/losetup /usr/bin/setpriv /sbin/mke2fs /bin/kmod /bin/dd
+	/usr/bin/sha256sum /bin/sync /usr/bin/stat
+)
+
+key=$( { echo "$kb $kver"; cat "$kb/.done" 2>/dev/null; printf '%s\n' "${TOOLS[@]}";
+	for t in "${TOOLS[@]}"; do stat -c '%n %s %Y' "$t"; done; cat "$0"; } | sha256sum | cut -c1-16)
+base=$FR1_CACHE/initramfs/base-$key.cpio
+mkdir -p "$FR1_CACHE/initramfs" "$outdir"
+
+copy_with_libs() { # copy_with_libs ROOT FILE...
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		[ -e "$f" ] || die "missing host tool $f (run scripts/setup.sh)"
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$f" "$root$f"
+		for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	done
+}
+
+if [ ! -f "$base" ]; then
+	log "building base initramfs ($base)"
+	root=$(mktemp -d)
+	trap 'rm -rf "$root"' EXIT
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,mnt,lib/modules}
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
+	copy_with_libs "$root" "${TOOLS[@]}"
+	for a in modprobe insmod rmmod lsmod modinfo depmod; do
+		ln -sf /bin/kmod "$root/sbin/$a"
+	done
+	# Real dd/sync/stat win over busybox's (PATH puts /usr and /sbin first).
+	for t in dd sync; do ln -sf "/bin/$t" "$root/usr/bin/$t" 2>/dev/null || true; done
+	cp -a "$kb/modroot/lib/modules/$kver" "$root/lib/modules/"
+	rm -f "$root/lib/modules/$kver"/{build,source}
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+	echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/sh' >>"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	(cd "$root" && find . | cpio -o -H newc --quiet) >"$base.tmp"
+	mv "$base.tmp" "$base"
+	rm -rf "$root"
+	trap - EXIT
+fi
+
+# The per-run layer.
+run=$(mktemp -d)
+trap 'rm -rf "$run"' EXIT
+mkdir -p "$run/lib/modules/$kver/extra" "$run/tests" "$run/usr/bin"
+cp "$ko" "$run/lib/modules/$kver/extra/fr1.ko"
+cp "$FR1_ROOT/tests/vm/init" "$run/init"
+chmod 755 "$run/init"
+cp "$FR1_ROOT"/tests/vm/*.sh "$run/tests/"
+cp "$ksrc/tools/testing/selftests/kselftest/ktap_helpers.sh" "$run/tests/"
+if [ -x "$FR1_ROOT/target/release/fr1ctl" ]; then
+	cp "$FR1_ROOT/target/release/fr1ctl" "$run/usr/bin/fr1ctl"
+fi
+(cd "$run" && find . | cpio -o -H newc --quiet) >"$outdir/run.cpio"
+cat "$base" "$outdir/run.cpio" >"$outdir/initramfs.cpio"
+rm -f "$outdir/run.cpio"

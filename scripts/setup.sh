@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installs everything fr1 needs on Debian 12, from Debian's packages and
+# crates.io only. Idempotent: a second run only checks and takes seconds.
+# Run as root.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PKGS=(
+	# kernel + module toolchain (LLVM 22 and Debian's rustc 1.96 must match)
+	clang-22 lld-22 llvm-22 libclang-22-dev
+	rustc-web rust-web-src rust-web-clippy
+	bc flex bison libelf-dev libssl-dev make cpio kmod xz-utils
+	# the VM and the real tools the guest runs
+	qemu-system-x86 busybox-static fio mdadm dmsetup util-linux e2fsprogs
+	# tests and benchmarks on the host
+	python3 diffutils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "run as root to install: ${missing[*]}"
+	log "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q || die "apt-get update failed"
+	# --no-upgrade: never touch packages that are already installed.
+	apt-get install -y -q --no-install-recommends --no-upgrade "${missing[@]}" \
+		|| die "apt-get install failed for: ${missing[*]}"
+else
+	log "Debian packages: all ${#PKGS[@]} present"
+fi
+
+# bindgen 0.72.1: the first release that works with libclang >= 22.
+want_bindgen=0.72.1
+if [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep -q " $want_bindgen\$"; then
+	log "bindgen $want_bindgen present"
+else
+	log "installing bindgen-cli $want_bindgen with cargo"
+	command -v cargo >/dev/null || die "cargo (rustup) not found"
+	cargo install --locked --version "$want_bindgen" bindgen-cli \
+		|| die "cargo install bindgen-cli failed"
+fi
+
+# The kernel source: Debian's linux-source-7.3, from trixie-backports (or sid),
+# fetched with a private apt state so this machine is not upgraded.
+fetch_kernel_source() {
+	local apt=$FR1_CACHE/apt suite ver deb
+	mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$FR1_SRC_DIR"
+	for suite in trixie-backports sid; do
+		cat >"$apt/sources.list" <<-SRC
+		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
+		SRC
+		local opts=(-o Dir::Etc::SourceList="$apt/sources.list"
+			-o Dir::Etc::SourceParts=/dev/null
+			-o Dir::State::Lists="$apt/lists"
+			-o Dir::Cache="$apt/cache"
+			-o Dir::State::Status=/var/lib/dpkg/status
+			-o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
+		mkdir -p "$apt/cache"
+		log "looking for $FR1_KSRC_PKG in $suite"
+		apt-get "${opts[@]}" update -q >/dev/null || { log "apt update of $suite failed"; continue; }
+		ver=$(apt-cache "${opts[@]}" show "$FR1_KSRC_PKG" 2>/dev/null \
+			| awk '/^Version:/{print $2; exit}') || true
+		[ -n "$ver" ] || { log "$FR1_KSRC_PKG not in $suite"; continue; }
+		if [ -f "$FR1_SRC_DIR/$ver/.unpacked" ]; then
+			echo "$FR1_SRC_DIR/$ver/tree" >"$FR1_SRC_DIR/current"
+			echo "$ver" >"$FR1_SRC_DIR/version"
+			log "kernel source $FR1_KSRC_PKG $ver ($suite) already unpacked"
+			return 0
+		fi
+		log "downloading $FR1_KSRC_PKG $ver from $suite"
+		(cd "$apt/archives" && apt-get "${opts[@]}" download "$FR1_KSRC_PKG=$ver") \
+			|| die "apt-get download $FR1_KSRC_PKG=$ver failed"
+		deb=$(ls "$apt/archives/${FR1_KSRC_PKG}_"*.deb | head -n1)
+		rm -rf "$FR1_SRC_DIR/$ver"
+		mkdir -p "$FR1_SRC_DIR/$ver/deb" "$FR1_SRC_DIR/$ver/tree"
+		dpkg -x "$deb" "$FR1_SRC_DIR/$ver/deb"
+		local tarball
+		tarball=$(ls "$FR1_SRC_DIR/$ver/deb/usr/src/"linux-source-*.tar.* | head -n1)
+		[ -f "$tarball" ] || die "no source tarball inside $deb"
+		log "unpacking $tarball"
+		tar -xf "$tarball" -C "$FR1_SRC_DIR/$ver/tree" --strip-components=1
+		rm -rf "$FR1_SRC_DIR/$ver/deb"
+		touch "$FR1_SRC_DIR/$ver/.unpacked"
+		echo "$FR1_SRC_DIR/$ver/tree" >"$FR1_SRC_DIR/current"
+		echo "$ver" >"$FR1_SRC_DIR/version"
+		log "kernel source: $FR1_KSRC_PKG $ver from $suite"
+		return 0
+	done
+	die "$FR1_KSRC_PKG found in neither trixie-backports nor sid"
+}
+
+if [ -f "$FR1_SRC_DIR/current" ] && [ -f "$(cat "$FR1_SRC_DIR/current")/../.unpacked" ]; then
+	log "kernel source $(cat "$FR1_SRC_DIR/version") present"
+else
+	fetch_kernel_source
+fi
+
+# Sanity: the toolchain the kernel and module share.
+"$RUSTC" --version | grep -q '^rustc 1\.96' || die "$RUSTC is not 1.96: $($RUSTC --version)"
+[ -d /usr/lib/rustlib/src/rust/library/core ] || die "rust-web-src missing (no core source)"
+log "done"

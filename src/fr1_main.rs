@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! fr1: a fast, intelligent RAID1 for Linux.
+//!
+//! A bio-based mirror driven through md's ioctl ABI. While a member is
+//! missing, writes are recorded in a demand-paged in-memory dirty bitmap, and
+//! a re-added member is resynced from it, region by region.
+//!
+//! See Documentation/fr1/ for the design and the user interface.
+
+use kernel::prelude::*;
+
+mod logic;
+mod sys;
+
+use sys::param::sysfs_param;
+
+/// fr1's version, logged at load and unload.
+const VERSION: &str = include_str!("../VERSION").trim_ascii();
+
+module! {
+    type: Fr1Module,
+    name: "fr1",
+    authors: ["The fr1 developers"],
+    description: "fr1: fast RAID1 with a demand-paged dirty bitmap and incremental resync",
+    license: "GPL",
+}
+
+sysfs_param! {
+    /// Take block major 9 and /proc/mdstat when md is absent (md's identity).
+    md_compat: bool = true,
+    ops: param_ops_bool, ctype: "bool", perm: 0o444,
+    desc: "Act as md (major 9, /dev/mdN, /proc/mdstat) when md_mod is not loaded (default: Y)"
+}
+
+/// The loaded module.
+struct Fr1Module;
+
+impl kernel::Module for Fr1Module {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        pr_info!(
+            "fr1 {} loaded (md_compat={})\n",
+            VERSION,
+            if md_compat.get() { "Y" } else { "N" }
+        );
+        Ok(Fr1Module)
+    }
+}
+
+impl Drop for Fr1Module {
+    fn drop(&mut self) {
+        pr_info!("fr1 {} unloaded\n", VERSION);
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pure logic of fr1: no kernel dependency, `core` only.
+//!
+//! Every file here is compiled twice, unchanged: into `fr1.ko` as
+//! `crate::logic` (with `--cfg fr1_kernel`) and on the host as the `fr1_logic`
+//! crate, where `cargo test` runs the unit tests at the bottom of each file.
+//! See Documentation/fr1/design.rst, "Source layout".
+//!
+//! Rules for code in this directory: no `alloc`, no `kernel::` types, no
+//! floating point, no 128-bit division, no panics (checked arithmetic and
+//! `get()`), no locks or atomics. Callers own storage and synchronisation.
+
+// Items used only by later code paths or by tests must not warn in the kernel build.
+#![cfg_attr(fr1_kernel, allow(dead_code))]
+
+pub(crate) mod mdstat;

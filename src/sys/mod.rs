@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! fr1's thin, safe wrappers over kernel C APIs that the `kernel` crate of
+//! 7.3 does not cover. Every raw FFI call of the module lives below this
+//! directory; the RAID logic above it is safe Rust.
+
+pub(crate) mod param;
