@@ -54,16 +54,20 @@ if [ ! -f "$base" ]; then
 	root=$(mktemp -d)
 	trap 'rm -rf "$root"' EXIT
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,mnt,lib/modules}
-	cp /bin/busybox "$root/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
-	done
+	# The kernel opens /dev/console for init before devtmpfs is mounted.
+	mknod -m 600 "$root/dev/console" c 5 1
+	mknod -m 666 "$root/dev/null" c 1 3
+	# Real tools first: busybox applets only fill the gaps (a symlink
+	# created first would make cp overwrite busybox through it).
 	copy_with_libs "$root" "${TOOLS[@]}"
 	for a in modprobe insmod rmmod lsmod modinfo depmod; do
-		ln -sf /bin/kmod "$root/sbin/$a"
+		ln -s /bin/kmod "$root/sbin/$a"
 	done
-	# Real dd/sync/stat win over busybox's (PATH puts /usr and /sbin first).
-	for t in dd sync; do ln -sf "/bin/$t" "$root/usr/bin/$t" 2>/dev/null || true; done
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$root/bin/$a" ] || [ -e "$root/sbin/$a" ] || [ -e "$root/usr/bin/$a" ] \
+			|| [ -e "$root/usr/sbin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
 	cp -a "$kb/modroot/lib/modules/$kver" "$root/lib/modules/"
 	rm -f "$root/lib/modules/$kver"/{build,source}
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"

@@ -12,7 +12,7 @@
 #   # fr1-timeout: SECONDS  wall-clock limit (default 300)
 #   # fr1-mem: SIZE         guest memory (default 1G)
 # and may print at run time:
-#   # fr1-host-cmp: LABEL vdX vdY   compare two disks byte for byte on the
+#   # fr1-host-cmp: vdX vdY LABEL   compare two disks byte for byte on the
 #                           host after the VM ends (0.7 s/GiB here, 30 s/GiB in TCG)
 #
 # A script fails if any KTAP result is "not ok", if fewer results than its
@@ -117,7 +117,7 @@ for t in "$@"; do
 		report fail "$name: kernel splat: $(grep -m1 -E "$SPLAT" "$dir/console.log")"
 	fi
 	# Host-side comparisons the test asked for.
-	while read -r _ _ label a b; do
+	while read -r _ _ a b label; do
 		ia=$dir/disk$(($(printf '%d' "'${a#vd}") - 97)).img
 		ib=$dir/disk$(($(printf '%d' "'${b#vd}") - 97)).img
 		if cmp -s "$ia" "$ib"; then

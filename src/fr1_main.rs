@@ -18,6 +18,12 @@ use sys::param::sysfs_param;
 /// fr1's version, logged at load and unload.
 const VERSION: &str = include_str!("../VERSION").trim_ascii();
 
+/// `modinfo fr1` shows the version (C's `MODULE_VERSION()`).
+#[link_section = ".modinfo"]
+#[used]
+static MODINFO_VERSION: [u8; "version=".len() + VERSION.len() + 1] =
+    sys::param::modinfo_entry("version=", VERSION);
+
 module! {
     type: Fr1Module,
     name: "fr1",
@@ -28,7 +34,7 @@ module! {
 
 sysfs_param! {
     /// Take block major 9 and /proc/mdstat when md is absent (md's identity).
-    md_compat: bool = true,
+    static MD_COMPAT: bool = true, name: "md_compat",
     ops: param_ops_bool, ctype: "bool", perm: 0o444,
     desc: "Act as md (major 9, /dev/mdN, /proc/mdstat) when md_mod is not loaded (default: Y)"
 }
@@ -41,7 +47,7 @@ impl kernel::Module for Fr1Module {
         pr_info!(
             "fr1 {} loaded (md_compat={})\n",
             VERSION,
-            if md_compat.get() { "Y" } else { "N" }
+            if MD_COMPAT.get() { "Y" } else { "N" }
         );
         Ok(Fr1Module)
     }

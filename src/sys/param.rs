@@ -61,53 +61,58 @@ unsafe impl Sync for KernelParam {}
 
 /// Copies a string into a byte array, for `.modinfo` entries.
 pub(crate) const fn modinfo_bytes<const N: usize>(s: &str) -> [u8; N] {
-    let bytes = s.as_bytes();
+    modinfo_entry(s, "")
+}
+
+/// Concatenates `key` and `value` into a NUL-padded `.modinfo` entry.
+pub(crate) const fn modinfo_entry<const N: usize>(key: &str, value: &str) -> [u8; N] {
+    let (k, v) = (key.as_bytes(), value.as_bytes());
     let mut out = [0u8; N];
     let mut i = 0;
-    while i < N && i < bytes.len() {
-        out[i] = bytes[i];
+    while i < N && i < k.len() + v.len() {
+        out[i] = if i < k.len() { k[i] } else { v[i - k.len()] };
         i += 1;
     }
     out
 }
 
-/// Declares a module parameter `$name` of C type `$ctype` (`bool` or `uint`)
-/// with sysfs permissions `$perm`, like C's `module_param()` plus
+/// Declares a module parameter named `$name` (in sysfs and on the command
+/// line) of C type `$ctype` (`bool` or `uint`), stored in the static
+/// `$static`, with sysfs permissions `$perm`: C's `module_param()` plus
 /// `MODULE_PARM_DESC()`.
 macro_rules! sysfs_param {
-    ($(#[$meta:meta])* $name:ident: $ty:ty = $default:expr,
+    ($(#[$meta:meta])* static $static:ident: $ty:ty = $default:expr, name: $name:literal,
      ops: $ops:ident, ctype: $ctype:literal, perm: $perm:expr, desc: $desc:literal) => {
         $(#[$meta])*
-        pub(crate) static $name: $crate::sys::param::SysfsParam<$ty> =
+        pub(crate) static $static: $crate::sys::param::SysfsParam<$ty> =
             $crate::sys::param::SysfsParam::new($default);
 
         const _: () = {
-            const NAME: &str = concat!(stringify!($name), "\0");
+            const NAME: &str = concat!($name, "\0");
             #[link_section = "__param"]
             #[used]
             static PARAM: $crate::sys::param::KernelParam =
                 $crate::sys::param::KernelParam(::kernel::bindings::kernel_param {
                     name: NAME.as_ptr().cast(),
-                    // SAFETY: `__this_module` is set up by the module loader and
-                    // outlives every parameter of this module.
-                    mod_: unsafe { core::ptr::from_ref(&::kernel::bindings::__this_module) }
-                        .cast_mut(),
+                    // `__this_module` is set up by the module loader and outlives
+                    // every parameter of this module; only its address is taken.
+                    mod_: (&raw const ::kernel::bindings::__this_module).cast_mut(),
                     // SAFETY: The kernel's `param_ops_*` are immutable statics.
                     ops: unsafe { core::ptr::from_ref(&::kernel::bindings::$ops) },
                     perm: $perm,
                     level: -1,
                     flags: 0,
                     __bindgen_anon_1: ::kernel::bindings::kernel_param__bindgen_ty_1 {
-                        arg: $name.as_arg(),
+                        arg: $static.as_arg(),
                     },
                 });
 
-            const TYPE: &str = concat!("parmtype=", stringify!($name), ":", $ctype, "\0");
+            const TYPE: &str = concat!("parmtype=", $name, ":", $ctype, "\0");
             #[link_section = ".modinfo"]
             #[used]
             static PARMTYPE: [u8; TYPE.len()] = $crate::sys::param::modinfo_bytes(TYPE);
 
-            const DESC: &str = concat!("parm=", stringify!($name), ":", $desc, "\0");
+            const DESC: &str = concat!("parm=", $name, ":", $desc, "\0");
             #[link_section = ".modinfo"]
             #[used]
             static PARM: [u8; DESC.len()] = $crate::sys::param::modinfo_bytes(DESC);

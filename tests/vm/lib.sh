@@ -22,6 +22,7 @@ dmesg_has() { dmesg | grep -qF -- "$1"; }
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 # Asks the host to compare two virtio disks after the VM ends.
+# Usage: host_cmp vdX vdY "label"
 host_cmp() { echo "# fr1-host-cmp: $1 $2 $3"; }
 
 # Expects a command to fail with an error message containing $2.

@@ -23,5 +23,5 @@ check "mdadm --build raid1 on vda vdb" \
 check "fio write on md1" fio --name=w --filename=/dev/md1 --rw=write --bs=1M --size=32M \
 	--ioengine=libaio --iodepth=4 --direct=1 --verify=crc32c --verify_fatal=1
 check "mdadm --stop md1" mdadm --stop /dev/md1
-host_cmp "md raid1 members" vda vdb
+host_cmp vda vdb "md raid1 members"
 ktap_finished
