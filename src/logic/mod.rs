@@ -14,4 +14,8 @@
 // Items used only by later code paths or by tests must not warn in the kernel build.
 #![cfg_attr(fr1_kernel, allow(dead_code))]
 
+pub(crate) mod abi;
+pub(crate) mod balance;
+pub(crate) mod errno;
 pub(crate) mod mdstat;
+pub(crate) mod slots;
