@@ -10,7 +10,9 @@
 
 use kernel::prelude::*;
 
+mod array;
 mod logic;
+mod registry;
 mod sys;
 
 use sys::param::sysfs_param;
@@ -40,7 +42,9 @@ sysfs_param! {
 }
 
 /// The loaded module.
-struct Fr1Module;
+struct Fr1Module {
+    _loaded: registry::Loaded,
+}
 
 impl kernel::Module for Fr1Module {
     fn init(_module: &'static ThisModule) -> Result<Self> {
@@ -49,7 +53,9 @@ impl kernel::Module for Fr1Module {
             VERSION,
             if MD_COMPAT.get() { "Y" } else { "N" }
         );
-        Ok(Fr1Module)
+        Ok(Fr1Module {
+            _loaded: registry::Loaded::new(MD_COMPAT.get())?,
+        })
     }
 }
 

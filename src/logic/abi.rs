@@ -402,7 +402,13 @@ mod tests {
             state: MD_DISK_ACTIVE | MD_DISK_SYNC,
         };
         let d = validate_add_new_disk(&ok, 2).unwrap();
-        assert_eq!(d.dev, DevNum { major: 254, minor: 16 });
+        assert_eq!(
+            d.dev,
+            DevNum {
+                major: 254,
+                minor: 16
+            }
+        );
         assert!(d.in_sync && !d.write_mostly);
         let bad = |f: fn(&mut MduDiskInfo)| {
             let mut i = ok;
@@ -416,15 +422,28 @@ mod tests {
         assert_eq!(bad(|i| i.minor = 1 << 20), Err(Errno::Inval));
         assert_eq!(bad(|i| i.major = -1), Err(Errno::Inval));
         assert_eq!(bad(|i| i.state = MD_DISK_FAULTY), Err(Errno::Inval));
-        assert!(bad(|i| i.state |= MD_DISK_WRITEMOSTLY).unwrap().write_mostly);
+        assert!(
+            bad(|i| i.state |= MD_DISK_WRITEMOSTLY)
+                .unwrap()
+                .write_mostly
+        );
     }
 
     #[test]
     fn dev_numbers() {
         // new_encode_dev(MKDEV(254, 16)) as user space passes it.
         let arg = (16 & 0xff) | (254 << 8) | ((16 & !0xff) << 12);
-        assert_eq!(DevNum::from_user_arg(arg).unwrap(), DevNum { major: 254, minor: 16 });
-        let big = DevNum { major: 259, minor: 300_000 };
+        assert_eq!(
+            DevNum::from_user_arg(arg).unwrap(),
+            DevNum {
+                major: 254,
+                minor: 16
+            }
+        );
+        let big = DevNum {
+            major: 259,
+            minor: 300_000,
+        };
         let enc = (big.minor & 0xff) | (big.major << 8) | ((big.minor & !0xff) << 12);
         assert_eq!(DevNum::from_user_arg(enc as usize).unwrap(), big);
         assert_eq!(DevNum::from_kdev(big.to_kdev()), big);

@@ -23,7 +23,12 @@ pub(crate) struct Mirror {
 /// Order: a mirror continuing a sequential stream at `sector` (keeps streams
 /// on one device); otherwise the fewest pending requests (lowest slot on
 /// ties); write-mostly mirrors only as the last resort.
-pub(crate) fn choose(mirrors: &[Mirror], sector: u64, exclude: u32, first_only: bool) -> Option<usize> {
+pub(crate) fn choose(
+    mirrors: &[Mirror],
+    sector: u64,
+    exclude: u32,
+    first_only: bool,
+) -> Option<usize> {
     let usable = |i: usize, m: &Mirror| m.readable && exclude & (1 << i) == 0;
     if first_only {
         return mirrors.iter().enumerate().position(|(i, m)| usable(i, m));

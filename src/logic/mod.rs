@@ -17,5 +17,6 @@
 pub(crate) mod abi;
 pub(crate) mod balance;
 pub(crate) mod errno;
+pub(crate) mod fmtbuf;
 pub(crate) mod mdstat;
 pub(crate) mod slots;

@@ -129,7 +129,12 @@ impl Slots {
     }
 
     /// Attaches a member to an empty slot.
-    pub(crate) fn attach(self, slot: u32, in_sync: bool, write_mostly: bool) -> Result<Slots, Errno> {
+    pub(crate) fn attach(
+        self,
+        slot: u32,
+        in_sync: bool,
+        write_mostly: bool,
+    ) -> Result<Slots, Errno> {
         if slot >= MAX_MIRRORS {
             return Err(Errno::Inval);
         }
@@ -197,7 +202,10 @@ mod tests {
     #[test]
     fn attach_and_counts() {
         let s = two_in_sync();
-        assert_eq!((s.active(), s.working(), s.failed(), s.spares()), (2, 2, 0, 0));
+        assert_eq!(
+            (s.active(), s.working(), s.failed(), s.spares()),
+            (2, 2, 0, 0)
+        );
         assert_eq!(s.attach(1, true, false), Err(Errno::Busy));
         assert_eq!(s.attach(16, true, false), Err(Errno::Inval));
         let s = s.attach(2, false, true).unwrap();

@@ -4,4 +4,10 @@
 //! 7.3 does not cover. Every raw FFI call of the module lives below this
 //! directory; the RAID logic above it is safe Rust.
 
+pub(crate) mod bio;
+pub(crate) mod disk;
+pub(crate) mod ffi;
+pub(crate) mod member;
 pub(crate) mod param;
+pub(crate) mod procfs;
+pub(crate) mod uapi;

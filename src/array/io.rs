@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The data path: every write cloned to every live member, every read
+//! served by one member, read errors retried on another member and repaired.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    workqueue::{self, WorkItem},
+};
+
+use super::Array;
+use crate::logic::abi::MAX_MIRRORS;
+use crate::logic::balance::{self, Mirror};
+use crate::logic::slots::FailError;
+use crate::sys::bio::{Bio, BioSet, OpClass, Status};
+
+/// The context in front of every clone (the bio set's front pad).
+///
+/// The first clone of a master bio is its *primary*: its context holds the
+/// master's state and the primary clone is kept (not put) until the master
+/// completes. Other clones point to it.
+///
+/// # Invariants
+///
+/// `array` points to a live array inside an `Arc` (arrays live until their
+/// I/O is drained); `primary` points to the primary context of the same
+/// master, which stays allocated until `remaining` drops to zero; `master`
+/// is the upper bio, owned by the primary context until then.
+#[repr(C)]
+pub(crate) struct IoCtx {
+    array: *const Array,
+    master: *mut bindings::bio,
+    primary: *mut IoCtx,
+    clone: *mut bindings::bio,
+    remaining: AtomicU32,
+    uptodate: AtomicBool,
+    slot: u32,
+    tried: u32,
+    next: *mut IoCtx,
+}
+
+// Bios follow the front pad: it must keep them aligned.
+const _: () = assert!(core::mem::size_of::<IoCtx>() % core::mem::align_of::<bindings::bio>() == 0);
+
+impl IoCtx {
+    /// Initialises the context in front of `clone`.
+    fn init(
+        ctx: NonNull<IoCtx>,
+        array: &Array,
+        master: *mut bindings::bio,
+        primary: *mut IoCtx,
+        clone: &Bio,
+        slot: u32,
+    ) {
+        let primary = if primary.is_null() {
+            ctx.as_ptr()
+        } else {
+            primary
+        };
+        // SAFETY: `ctx` is the uninitialised, exclusively owned front pad of
+        // a clone fr1 just allocated.
+        unsafe {
+            ctx.as_ptr().write(IoCtx {
+                array: core::ptr::from_ref(array),
+                master,
+                primary,
+                clone: clone.as_ptr(),
+                remaining: AtomicU32::new(1),
+                uptodate: AtomicBool::new(false),
+                slot,
+                tried: 1 << slot,
+                next: core::ptr::null_mut(),
+            })
+        };
+    }
+}
+
+impl Array {
+    /// Entry point of every bio sent to the array.
+    pub(crate) fn submit_bio(&self, bio: Bio) {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if !self.running.load(Ordering::SeqCst) {
+            bio.end(Status::IOERR);
+            self.end_master();
+            return;
+        }
+        let Some(bio) = bio.split_to_limits() else {
+            self.end_master();
+            return;
+        };
+        match bio.op_class() {
+            OpClass::Read => self.read(bio),
+            OpClass::Write => self.write(bio),
+            OpClass::Unsupported => {
+                bio.end(Status::NOTSUPP);
+                self.end_master();
+            }
+        }
+    }
+
+    /// A master bio has completed (or was refused).
+    fn end_master(&self) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.drained.complete_all();
+        }
+    }
+
+    fn write(&self, master: Bio) {
+        self.enter_write();
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
+        let mut clones: [Option<Bio>; MAX_MIRRORS as usize] =
+            [const { None }; MAX_MIRRORS as usize];
+        let mut primary: *mut IoCtx = core::ptr::null_mut();
+        let mut n = 0;
+        for slot in 0..raid_disks {
+            let Some(member) = self.slot_get(slot, true) else {
+                continue;
+            };
+            let (mut clone, ctx) = self.bioset.clone_for(&master, member);
+            IoCtx::init(ctx, self, master.as_ptr(), primary, &clone, slot);
+            if primary.is_null() {
+                primary = ctx.as_ptr();
+            }
+            clone.set_end_io(write_end_io, ctx.as_ptr().cast());
+            clones[slot as usize] = Some(clone);
+            n += 1;
+        }
+        if n < raid_disks {
+            self.record_missed_write(master.sector(), master.sectors());
+        }
+        if primary.is_null() {
+            master.end(Status::IOERR);
+            self.exit_write();
+            self.end_master();
+            return;
+        }
+        // SAFETY: `primary` was initialised above and nothing completes
+        // before the clones are submitted below.
+        unsafe { (*primary).remaining.store(n, Ordering::Release) };
+        // The primary context owns the master from here on.
+        let _ = master.into_raw();
+        for clone in clones.into_iter().flatten() {
+            clone.submit();
+        }
+    }
+
+    fn mirrors(&self) -> [Mirror; MAX_MIRRORS as usize] {
+        let st = self.state();
+        let mut m = [Mirror::default(); MAX_MIRRORS as usize];
+        for (i, (mirror, slot)) in m.iter_mut().zip(self.slot.iter()).enumerate() {
+            let i = i as u32;
+            *mirror = Mirror {
+                readable: st.readable(i),
+                write_mostly: st.write_mostly(i),
+                pending: slot.inflight.load(Ordering::Relaxed),
+                next_seq_sector: slot.next_seq.load(Ordering::Relaxed),
+            };
+        }
+        m
+    }
+
+    fn read(&self, master: Bio) {
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
+        let (sector, sectors) = (master.sector(), master.sectors());
+        let first_only = self.resync_pending.load(Ordering::Relaxed);
+        let mut exclude = 0u32;
+        loop {
+            let mirrors = self.mirrors();
+            let Some(slot) = balance::choose(&mirrors[..raid_disks], sector, exclude, first_only)
+            else {
+                master.end(Status::IOERR);
+                self.end_master();
+                return;
+            };
+            let slot = slot as u32;
+            let Some(member) = self.slot_get(slot, false) else {
+                exclude |= 1 << slot;
+                continue;
+            };
+            let (mut clone, ctx) = self.bioset.clone_for(&master, member);
+            IoCtx::init(
+                ctx,
+                self,
+                master.as_ptr(),
+                core::ptr::null_mut(),
+                &clone,
+                slot,
+            );
+            self.slot[slot as usize]
+                .next_seq
+                .store(sector + sectors, Ordering::Relaxed);
+            clone.set_end_io(read_end_io, ctx.as_ptr().cast());
+            let _ = master.into_raw();
+            clone.submit();
+            return;
+        }
+    }
+
+    // ---- read error repair (process context) ----
+
+    /// Queues a failed read for the worker (any context).
+    fn queue_retry(&self, ctx: *mut IoCtx) {
+        let mut head = self.retry.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `ctx` is a live context owned by this failed read.
+            unsafe { (*ctx).next = head };
+            match self
+                .retry
+                .compare_exchange(head, ctx, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        // SAFETY: Arrays are always allocated inside an `Arc` (see
+        // `Array::create`), and this one is alive while it has I/O.
+        let arc: Arc<Array> = unsafe { ArcBorrow::from_raw(core::ptr::from_ref(self)) }.into();
+        // Already queued is fine: the worker takes the whole stack.
+        let _ = workqueue::system().enqueue(arc);
+    }
+
+    fn handle_retries(&self) {
+        let mut list = self.retry.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        while !list.is_null() {
+            // SAFETY: Contexts on the stack are live failed reads owned by it.
+            let next = unsafe { (*list).next };
+            self.fix_read(list);
+            list = next;
+        }
+    }
+
+    /// Serves a failed read from another mirror and rewrites the good data
+    /// over the failed range (md's `fix_read_error`, with the same freeze of
+    /// writes so a newer write can never be overwritten by older data).
+    fn fix_read(&self, ctx: *mut IoCtx) {
+        // SAFETY: By the `IoCtx` invariants; the worker owns this context.
+        let (master, failed_slot, mut tried, clone) =
+            unsafe { ((*ctx).master, (*ctx).slot, (*ctx).tried, (*ctx).clone) };
+        // SAFETY: The master is owned by this context until it is ended below.
+        let master = unsafe { Bio::from_raw(master) }.expect("read context holds its master");
+        let (sector, sectors) = (master.sector(), master.sectors());
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
+        let failed_name = self.slot_name(failed_slot);
+        pr_warn!(
+            "fr1/{}: read error on {} at sector {} ({} sectors), redirecting to another mirror\n",
+            self.name_str(),
+            failed_name.as_str(),
+            sector,
+            sectors
+        );
+        let status = loop {
+            let Some(slot) = balance::choose(&self.mirrors()[..raid_disks], sector, tried, false)
+            else {
+                pr_err!(
+                    "fr1/{}: unrecoverable read error at sector {} ({} sectors)\n",
+                    self.name_str(),
+                    sector,
+                    sectors
+                );
+                break Status::IOERR;
+            };
+            let slot = slot as u32;
+            tried |= 1 << slot;
+            let Some(member) = self.slot_get(slot, false) else {
+                continue;
+            };
+            let (retry, rctx) = self.bioset.clone_for(&master, member);
+            IoCtx::init(
+                rctx,
+                self,
+                master.as_ptr(),
+                core::ptr::null_mut(),
+                &retry,
+                slot,
+            );
+            let ok = retry.submit_wait();
+            self.slot_put(slot);
+            if ok {
+                self.rewrite(failed_slot, &master, sector, sectors);
+                break Status::OK;
+            }
+        };
+        master.end(status);
+        // SAFETY: The failed clone was kept for its context; it is done.
+        if let Some(c) = unsafe { Bio::from_raw(clone) } {
+            c.put();
+        }
+        self.end_master();
+    }
+
+    fn rewrite(&self, slot: u32, master: &Bio, sector: u64, sectors: u64) {
+        self.freeze();
+        if let Some(member) = self.slot_get(slot, true) {
+            let (mut w, wctx) = self.bioset.clone_for(master, member);
+            IoCtx::init(wctx, self, master.as_ptr(), core::ptr::null_mut(), &w, slot);
+            w.set_op_write();
+            let ok = w.submit_wait();
+            self.slot_put(slot);
+            let name = self.slot_name(slot);
+            if ok {
+                self.slot[slot as usize]
+                    .corrected
+                    .fetch_add(1, Ordering::Relaxed);
+                pr_info!(
+                    "fr1/{}: read error corrected ({} sectors at {} on {})\n",
+                    self.name_str(),
+                    sectors,
+                    sector,
+                    name.as_str()
+                );
+            } else {
+                match self.fail_slot(slot, "rewrite after read error failed") {
+                    Ok(()) | Err(FailError::AlreadyFaulty) => {
+                        self.record_missed_write(sector, sectors)
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        self.unfreeze();
+    }
+
+    // ---- the write gate for repairs (md's freeze_array) ----
+
+    fn enter_write(&self) {
+        loop {
+            self.writes_inflight.fetch_add(1, Ordering::SeqCst);
+            if !self.frozen.load(Ordering::SeqCst) {
+                return;
+            }
+            self.exit_write();
+            let mut g = self.freeze_lock.lock();
+            while self.frozen.load(Ordering::SeqCst) {
+                self.freeze_cv.wait(&mut g);
+            }
+        }
+    }
+
+    fn exit_write(&self) {
+        if self.writes_inflight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.frozen.load(Ordering::SeqCst)
+        {
+            let _g = self.freeze_lock.lock();
+            self.freeze_cv.notify_all();
+        }
+    }
+
+    /// Blocks new writes and waits for those in flight. Only the (single)
+    /// retry worker freezes.
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+        let mut g = self.freeze_lock.lock();
+        while self.writes_inflight.load(Ordering::SeqCst) != 0 {
+            self.freeze_cv.wait(&mut g);
+        }
+    }
+
+    fn unfreeze(&self) {
+        let _g = self.freeze_lock.lock();
+        self.frozen.store(false, Ordering::SeqCst);
+        self.freeze_cv.notify_all();
+    }
+}
+
+impl WorkItem for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.handle_retries();
+    }
+}
+
+/// The context of a clone of ours.
+///
+/// # Safety
+///
+/// `bio` is a clone allocated by `Array::bioset` with an initialised context.
+unsafe fn ctx_of<'a>(bio: *mut bindings::bio) -> &'a IoCtx {
+    // SAFETY: By the safety requirements.
+    unsafe { BioSet::<IoCtx>::ctx_of(bio).as_ref() }
+}
+
+/// Completion of a write clone.
+///
+/// # Safety
+///
+/// Called by the block layer for a clone set up by `Array::write`.
+unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
+    // SAFETY: This callback is only set on write clones of fr1's bio set.
+    let ctx = unsafe { ctx_of(bio) };
+    // SAFETY: By the `IoCtx` invariants.
+    let (array, primary) = unsafe { (&*ctx.array, &*ctx.primary) };
+    // SAFETY: The completed clone is ours.
+    let clone = unsafe { Bio::from_raw(bio) }.expect("bio is non-null");
+    let slot = ctx.slot;
+    if clone.status().is_ok() {
+        if array.state().readable(slot) {
+            primary.uptodate.store(true, Ordering::Release);
+        }
+    } else {
+        // SAFETY: The master is live until the primary completes it.
+        let master = unsafe { &*primary.master };
+        let (sector, sectors) = (
+            master.bi_iter.bi_sector,
+            u64::from(master.bi_iter.bi_size >> 9),
+        );
+        match array.fail_slot(slot, "write error") {
+            Ok(()) | Err(FailError::AlreadyFaulty) => array.record_missed_write(sector, sectors),
+            // The last copy: keep it, the error goes up (unless another
+            // in-sync member wrote the data).
+            Err(FailError::LastInSync) | Err(FailError::Empty) => {}
+        }
+    }
+    array.slot_put(slot);
+    let is_primary = core::ptr::eq(ctx, primary);
+    if is_primary {
+        // Kept until the master completes: it holds the master's context.
+        let _ = clone.into_raw();
+    } else {
+        clone.put();
+    }
+    if primary.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let status = if primary.uptodate.load(Ordering::Acquire) {
+            Status::OK
+        } else {
+            Status::IOERR
+        };
+        let (master, pclone) = (primary.master, primary.clone);
+        // SAFETY: The last completion owns the master and the primary clone.
+        unsafe {
+            Bio::from_raw(master).expect("master").end(status);
+            Bio::from_raw(pclone).expect("primary clone").put();
+        }
+        array.exit_write();
+        array.end_master();
+    }
+}
+
+/// Completion of a read clone.
+///
+/// # Safety
+///
+/// Called by the block layer for a clone set up by `Array::read`.
+unsafe extern "C" fn read_end_io(bio: *mut bindings::bio) {
+    // SAFETY: This callback is only set on read clones of fr1's bio set.
+    let ctx = unsafe { ctx_of(bio) };
+    // SAFETY: By the `IoCtx` invariants.
+    let array = unsafe { &*ctx.array };
+    // SAFETY: The completed clone is ours.
+    let clone = unsafe { Bio::from_raw(bio) }.expect("bio is non-null");
+    array.slot_put(ctx.slot);
+    // SAFETY: The master is owned by this (primary) context.
+    let master = unsafe { Bio::from_raw(ctx.master) }.expect("master");
+    if clone.status().is_ok() {
+        master.end(Status::OK);
+        clone.put();
+        array.end_master();
+    } else if master.is_readahead() {
+        master.end(clone.status());
+        clone.put();
+        array.end_master();
+    } else {
+        let _ = master.into_raw();
+        let _ = clone.into_raw();
+        array.queue_retry(core::ptr::from_ref(ctx).cast_mut());
+    }
+}

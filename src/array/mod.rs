@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An fr1 array: its members, its lifecycle (md's build arrays: configure,
+//! add members, run, fail/remove, stop) and its status.
+//!
+//! Locking (see Documentation/fr1/design.rst, "Locking of the data path"):
+//!
+//! - `config` (a mutex) serialises every state change made by ioctls.
+//! - The I/O path takes no lock. It reads the slot state word (`slots`) with
+//!   one atomic load; a member's device is reached through its slot's
+//!   `member` pointer, guarded by the slot's `inflight` count: the I/O path
+//!   increments it and then re-checks the slot state, a remover clears the
+//!   slot state and then requires the count to be zero (both sequentially
+//!   consistent), so a member is never freed under a bio.
+//! - Completions mark members faulty with a compare-and-swap on the state
+//!   word, which is how "never fail the last in-sync member" holds without a
+//!   lock in interrupt context.
+
+pub(crate) mod io;
+pub(crate) mod ioctl;
+
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use kernel::{
+    bindings, new_condvar, new_mutex, new_spinlock_irq, new_work,
+    prelude::*,
+    sync::{Arc, Completion, CondVar, Mutex, SpinLockIrq},
+    workqueue::Work,
+};
+
+use crate::logic::abi::{self, DevNum, Geometry, MAX_MIRRORS};
+use crate::logic::errno::Errno;
+use crate::logic::mdstat::{self, ArrayStatus, MemberStatus, RunState, SyncStatus};
+use crate::logic::slots::{FailError, Slots};
+use crate::registry::Identity;
+use crate::sys::bio::BioSet;
+use crate::sys::disk::{self, Disk};
+use crate::sys::member::Member;
+use io::IoCtx;
+
+/// Longest array name (`md255`, `fr255`) plus NUL.
+const NAME_LEN: usize = 8;
+
+/// One mirror slot.
+///
+/// # Invariants
+///
+/// `member` is null or comes from `KBox::into_raw` and is owned by the slot.
+/// It is non-null whenever the slot's PRESENT bit is set in the array's
+/// state word; it is taken out only by `Array::detach_slot`, after PRESENT
+/// was cleared and `inflight` seen at zero.
+struct Slot {
+    member: AtomicPtr<Member>,
+    /// Bios in flight on the member (md's `nr_pending`).
+    inflight: AtomicU32,
+    /// Sector after the last read sent here, for sequential detection.
+    next_seq: AtomicU64,
+    /// The member's descriptor number (`mdu_disk_info_t.number`).
+    desc_nr: AtomicU32,
+    /// Read errors corrected by rewriting (md's `dev-*/errors`).
+    corrected: AtomicU32,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            member: AtomicPtr::new(core::ptr::null_mut()),
+            inflight: AtomicU32::new(0),
+            next_seq: AtomicU64::new(0),
+            desc_nr: AtomicU32::new(0),
+            corrected: AtomicU32::new(0),
+        }
+    }
+}
+
+/// Lifecycle of an array, as md's build arrays go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Created by opening its node; nothing configured.
+    Empty,
+    /// SET_ARRAY_INFO done: members may be added.
+    Configured,
+    /// RUN_ARRAY done: I/O flows.
+    Running,
+    /// STOP_ARRAY done: the disk is deleted.
+    Stopped,
+}
+
+/// State changed only under `Array::config`.
+struct Config {
+    phase: Phase,
+    geometry: Option<Geometry>,
+    disk: Option<Disk>,
+    /// Size of the array in sectors (while running).
+    sectors: u64,
+}
+
+/// An fr1 array.
+#[pin_data]
+pub(crate) struct Array {
+    minor: u32,
+    name: [u8; NAME_LEN],
+    identity: Identity,
+    gendisk: AtomicPtr<bindings::gendisk>,
+    #[pin]
+    config: Mutex<Config>,
+    /// `Slots` bits: which slots hold members, in sync, faulty.
+    slots: AtomicU64,
+    slot: [Slot; MAX_MIRRORS as usize],
+    raid_disks: AtomicU32,
+    running: AtomicBool,
+    /// Not `--assume-clean` and not yet synced: reads use the first mirror.
+    resync_pending: AtomicBool,
+    /// Master bios in flight, plus one while the array is alive.
+    inflight: AtomicUsize,
+    #[pin]
+    drained: Completion,
+    openers: AtomicU32,
+    #[pin]
+    pub(crate) bioset: BioSet<IoCtx>,
+    /// Reads that failed and wait for the worker (a lock-free stack).
+    retry: AtomicPtr<IoCtx>,
+    #[pin]
+    retry_work: Work<Array>,
+    /// Writes wait while a read error is repaired (md's freeze_array).
+    frozen: AtomicBool,
+    writes_inflight: AtomicUsize,
+    #[pin]
+    freeze_lock: SpinLockIrq<()>,
+    #[pin]
+    freeze_cv: CondVar,
+    /// Writes that did not reach every member (the dirty-bitmap hook).
+    missed_writes: AtomicU64,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Array { self.retry_work }
+}
+
+impl Array {
+    /// Creates the empty array `minor` with its (empty) gendisk.
+    pub(crate) fn create(identity: Identity, major: u32, minor: u32) -> Result<Arc<Array>> {
+        let mut name = [0u8; NAME_LEN];
+        let prefix = if identity == Identity::Md { "md" } else { "fr" };
+        let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut name[..NAME_LEN - 1]);
+        write!(w, "{prefix}{minor}").map_err(|_| EINVAL)?;
+        let array = Arc::pin_init(
+            try_pin_init!(Array {
+                minor,
+                name,
+                identity,
+                gendisk: AtomicPtr::new(core::ptr::null_mut()),
+                config <- new_mutex!(Config {
+                    phase: Phase::Empty,
+                    geometry: None,
+                    disk: None,
+                    sectors: 0,
+                }),
+                slots: AtomicU64::new(0),
+                slot: [const { Slot::new() }; MAX_MIRRORS as usize],
+                raid_disks: AtomicU32::new(0),
+                running: AtomicBool::new(false),
+                resync_pending: AtomicBool::new(false),
+                inflight: AtomicUsize::new(1),
+                drained <- Completion::new(),
+                openers: AtomicU32::new(0),
+                bioset <- BioSet::new(),
+                retry: AtomicPtr::new(core::ptr::null_mut()),
+                retry_work <- new_work!("fr1::retry_work"),
+                frozen: AtomicBool::new(false),
+                writes_inflight: AtomicUsize::new(0),
+                freeze_lock <- new_spinlock_irq!(()),
+                freeze_cv <- new_condvar!(),
+                missed_writes: AtomicU64::new(0),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        let cname = CStr::from_bytes_with_nul(&array.name[..=array.name_str().len()])
+            .map_err(|_| EINVAL)?;
+        let mut disk = Disk::new(major, minor, cname, array.clone())?;
+        array.gendisk.store(disk.as_ptr(), Ordering::Release);
+        disk.add()?;
+        array.config.lock().disk = Some(disk);
+        Ok(array)
+    }
+
+    /// The array's minor.
+    pub(crate) fn minor(&self) -> u32 {
+        self.minor
+    }
+
+    /// The array's name, e.g. `md0`.
+    pub(crate) fn name_str(&self) -> &str {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("fr?")
+    }
+
+    fn state(&self) -> Slots {
+        Slots::from_bits(self.slots.load(Ordering::SeqCst))
+    }
+
+    /// Applies a state transition atomically; returns the new state.
+    fn update_state<E>(
+        &self,
+        f: impl Fn(Slots) -> core::result::Result<Slots, E>,
+    ) -> core::result::Result<Slots, E> {
+        let mut cur = self.slots.load(Ordering::SeqCst);
+        loop {
+            let next = f(Slots::from_bits(cur))?;
+            match self
+                .slots
+                .compare_exchange(cur, next.bits(), Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(next),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The member in `slot`, for one bio, if the slot may take I/O of this
+    /// kind now. Pair every `Some` with [`Array::slot_put`].
+    fn slot_get(&self, slot: u32, for_write: bool) -> Option<&Member> {
+        let s = self.slot.get(slot as usize)?;
+        s.inflight.fetch_add(1, Ordering::SeqCst);
+        let st = self.state();
+        let ok = if for_write {
+            st.writable(slot)
+        } else {
+            st.readable(slot)
+        };
+        let p = s.member.load(Ordering::Acquire);
+        if !ok || p.is_null() {
+            self.slot_put(slot);
+            return None;
+        }
+        // SAFETY: By the `Slot` invariants the member stays allocated while
+        // PRESENT is set or `inflight` is non-zero, and our increment came
+        // before the state check that saw PRESENT.
+        Some(unsafe { &*p })
+    }
+
+    fn slot_put(&self, slot: u32) {
+        if let Some(s) = self.slot.get(slot as usize) {
+            s.inflight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The member in `slot` for the control path (under `config`).
+    fn member_locked<'a>(&'a self, _cfg: &'a Config, slot: u32) -> Option<&'a Member> {
+        let p = self.slot.get(slot as usize)?.member.load(Ordering::Acquire);
+        // SAFETY: Members are only detached under `config`, which the caller
+        // holds for the lifetime of the returned reference.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    fn slot_of_dev(&self, cfg: &Config, dev: DevNum) -> Option<u32> {
+        (0..MAX_MIRRORS).find(|&i| self.member_locked(cfg, i).is_some_and(|m| m.dev() == dev))
+    }
+
+    /// A copy of the name of the member in `slot` (for logs that may outlive
+    /// the member).
+    fn slot_name(&self, slot: u32) -> NameBuf {
+        let mut n = NameBuf::default();
+        if let Some(m) = self
+            .slot_get(slot, true)
+            .or_else(|| self.slot_get(slot, false))
+        {
+            let _ = n.0.write_str(m.name());
+            self.slot_put(slot);
+        } else {
+            let _ = write!(n.0, "slot {slot}");
+        }
+        n
+    }
+
+    /// md's `openers` accounting: fops open.
+    pub(crate) fn open(&self) -> Result {
+        if self.config.lock().phase == Phase::Stopped {
+            return Err(ENODEV);
+        }
+        self.openers.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// fops release.
+    pub(crate) fn release(&self) {
+        self.openers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn log_prefix(&self) -> &str {
+        self.name_str()
+    }
+
+    // ---- control path (ioctls) ----
+
+    fn set_array_info(&self, info: &abi::MduArrayInfo) -> core::result::Result<(), Errno> {
+        let mut cfg = self.config.lock();
+        if cfg.phase != Phase::Empty {
+            return Err(Errno::Busy);
+        }
+        let g = abi::validate_set_array_info(info, self.minor)?;
+        self.raid_disks.store(g.raid_disks, Ordering::SeqCst);
+        cfg.geometry = Some(g);
+        cfg.phase = Phase::Configured;
+        Ok(())
+    }
+
+    fn add_new_disk(&self, info: &abi::MduDiskInfo) -> Result {
+        let mut cfg = self.config.lock();
+        let g = match cfg.phase {
+            Phase::Configured => cfg.geometry.ok_or(ENODEV)?,
+            Phase::Running => return Err(EOPNOTSUPP),
+            Phase::Empty | Phase::Stopped => return Err(ENODEV),
+        };
+        let nd = abi::validate_add_new_disk(info, g.raid_disks).map_err(to_error)?;
+        let st = self.state();
+        if st.present(nd.slot) {
+            return Err(EBUSY);
+        }
+        if (0..MAX_MIRRORS).any(|i| {
+            st.present(i) && self.slot[i as usize].desc_nr.load(Ordering::Relaxed) == nd.desc_nr
+        }) {
+            return Err(EBUSY);
+        }
+        if self.slot_of_dev(&cfg, nd.dev).is_some() {
+            return Err(EBUSY);
+        }
+        let gendisk = self.gendisk.load(Ordering::Acquire);
+        let holder = core::ptr::from_ref(self).cast_mut().cast();
+        let member = Member::open(nd.dev, holder, gendisk)?;
+        if self.would_loop(member.bd_disk()) {
+            return Err(EBUSY);
+        }
+        if g.member_sectors > 0 && member.sectors() < g.member_sectors {
+            return Err(ENOSPC);
+        }
+        let name_log = KBox::new(member, GFP_KERNEL)?;
+        let s = &self.slot[nd.slot as usize];
+        s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
+        s.next_seq.store(0, Ordering::Relaxed);
+        s.member.store(KBox::into_raw(name_log), Ordering::Release);
+        if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {
+            // Cannot happen under `config` (checked above); undo anyway.
+            let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            // SAFETY: `p` was stored just above from `KBox::into_raw` and
+            // was never published (PRESENT is not set).
+            drop(unsafe { KBox::from_raw(p) });
+            return Err(to_error(e));
+        }
+        let m = self.member_locked(&cfg, nd.slot).ok_or(ENODEV)?;
+        pr_info!(
+            "fr1/{}: added {} as slot {} ({}){}\n",
+            self.log_prefix(),
+            m.name(),
+            nd.slot,
+            if nd.in_sync {
+                "in sync"
+            } else {
+                "needs recovery"
+            },
+            if nd.write_mostly {
+                ", write-mostly"
+            } else {
+                ""
+            }
+        );
+        let _ = &mut cfg;
+        Ok(())
+    }
+
+    /// Would adding a device of `disk` stack this array on itself?
+    fn would_loop(&self, disk: *mut bindings::gendisk) -> bool {
+        let me = self.gendisk.load(Ordering::Acquire);
+        if disk == me {
+            return true;
+        }
+        // Another fr1 array: refuse if it (transitively) contains this one.
+        let mut frontier = match disk::fr1_array_of(disk) {
+            Some(a) => a,
+            None => return false,
+        };
+        for _ in 0..MAX_MIRRORS * 4 {
+            let next = {
+                let cfg = frontier.config.lock();
+                let mut found = None;
+                for i in 0..MAX_MIRRORS {
+                    if let Some(m) = frontier.member_locked(&cfg, i) {
+                        let d = m.bd_disk();
+                        if d == me {
+                            return true;
+                        }
+                        if let Some(a) = disk::fr1_array_of(d) {
+                            found = Some(a);
+                        }
+                    }
+                }
+                found
+            };
+            match next {
+                Some(a) => frontier = a,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn run(&self) -> Result {
+        let mut cfg = self.config.lock();
+        match cfg.phase {
+            Phase::Configured => {}
+            Phase::Running => return Err(EBUSY),
+            Phase::Empty | Phase::Stopped => return Err(EINVAL),
+        }
+        let g = cfg.geometry.ok_or(EINVAL)?;
+        let st = self.state();
+        if st.active() == 0 {
+            return Err(EINVAL);
+        }
+        let mut sectors = g.member_sectors;
+        if sectors == 0 {
+            sectors = (0..g.raid_disks)
+                .filter_map(|i| self.member_locked(&cfg, i))
+                .map(|m| m.sectors())
+                .min()
+                .unwrap_or(0);
+        }
+        if sectors == 0 {
+            return Err(EINVAL);
+        }
+        self.restack_limits(&cfg)?;
+        if let Some(d) = cfg.disk.as_ref() {
+            d.set_capacity(sectors);
+        }
+        cfg.sectors = sectors;
+        self.resync_pending
+            .store(!g.clean && st.active() > 1, Ordering::SeqCst);
+        self.running.store(true, Ordering::SeqCst);
+        cfg.phase = Phase::Running;
+        pr_info!(
+            "fr1/{}: running with {} of {} mirrors, {} KiB{}\n",
+            self.log_prefix(),
+            st.active(),
+            g.raid_disks,
+            sectors / 2,
+            if self.resync_pending.load(Ordering::Relaxed) {
+                " (not clean: resync pending, reads from the first mirror)"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+
+    /// Stacks the limits of the working members onto the queue.
+    fn restack_limits(&self, cfg: &Config) -> Result {
+        let st = self.state();
+        let disk = cfg.disk.as_ref().ok_or(ENODEV)?;
+        disk.stack_limits(
+            (0..MAX_MIRRORS)
+                .filter(|&i| st.writable(i))
+                .filter_map(|i| self.member_locked(cfg, i)),
+        )
+    }
+
+    /// Marks a member faulty. From a completion (`from_io`) the error is
+    /// recorded and logged; the last in-sync member is never failed.
+    fn fail_slot(&self, slot: u32, reason: &str) -> core::result::Result<(), FailError> {
+        let st = self.update_state(|s| s.fail(slot))?;
+        let p = self
+            .slot
+            .get(slot as usize)
+            .map_or(core::ptr::null_mut(), |s| s.member.load(Ordering::Acquire));
+        let name = if p.is_null() {
+            "?"
+        } else {
+            // SAFETY: The slot is PRESENT (fail succeeded), so by the `Slot`
+            // invariants the member is allocated; the caller holds either
+            // `config` or the slot's inflight count.
+            unsafe { (*p).name() }
+        };
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed);
+        pr_err!(
+            "fr1/{}: {} faulty ({}), operation continuing on {} of {} mirrors\n",
+            self.log_prefix(),
+            name,
+            reason,
+            st.active(),
+            raid_disks
+        );
+        Ok(())
+    }
+
+    fn set_disk_faulty(&self, dev: DevNum) -> Result {
+        let cfg = self.config.lock();
+        if cfg.phase != Phase::Running && cfg.phase != Phase::Configured {
+            return Err(ENODEV);
+        }
+        let slot = self.slot_of_dev(&cfg, dev).ok_or(ENODEV)?;
+        match self.fail_slot(slot, "set faulty by request") {
+            Ok(()) | Err(FailError::AlreadyFaulty) => Ok(()),
+            Err(FailError::LastInSync) => Err(EBUSY),
+            Err(FailError::Empty) => Err(ENODEV),
+        }
+    }
+
+    fn hot_remove(&self, dev: DevNum) -> Result {
+        let cfg = self.config.lock();
+        if cfg.phase == Phase::Empty || cfg.phase == Phase::Stopped {
+            return Err(ENODEV);
+        }
+        let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
+        let member = self.detach_slot(&cfg, slot)?;
+        pr_info!(
+            "fr1/{}: removed {} from slot {}\n",
+            self.log_prefix(),
+            member.name(),
+            slot
+        );
+        drop(member);
+        if cfg.phase == Phase::Running {
+            self.restack_limits(&cfg)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a non-readable member out of its slot (md's EBUSY rules).
+    fn detach_slot(&self, _cfg: &Config, slot: u32) -> Result<KBox<Member>> {
+        let before = self.state();
+        self.update_state(|s| s.detach(slot)).map_err(to_error)?;
+        let s = &self.slot[slot as usize];
+        if s.inflight.load(Ordering::SeqCst) != 0 {
+            // Bios still on it: put it back; md answers EBUSY and mdadm retries.
+            let _ = self.update_state(|st| {
+                st.attach(slot, false, before.write_mostly(slot))
+                    .and_then(|st| {
+                        if before.faulty(slot) {
+                            st.fail(slot).map_err(|_| Errno::Busy)
+                        } else {
+                            Ok(st)
+                        }
+                    })
+            });
+            return Err(EBUSY);
+        }
+        let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if p.is_null() {
+            return Err(ENXIO);
+        }
+        // SAFETY: By the `Slot` invariants `p` came from `KBox::into_raw`;
+        // PRESENT is clear and no bio holds the slot, so nothing else can
+        // reach it any more.
+        Ok(unsafe { KBox::from_raw(p) })
+    }
+
+    fn stop(&self) -> Result {
+        let mut cfg = self.config.lock();
+        if cfg.phase == Phase::Stopped {
+            return Err(ENODEV);
+        }
+        // The caller holds one open; anyone else (a mount, another process)
+        // makes it busy, as in md.
+        if self.openers.load(Ordering::SeqCst) > 1 {
+            return Err(EBUSY);
+        }
+        self.teardown(&mut cfg);
+        drop(cfg);
+        crate::registry::remove(self);
+        pr_info!(
+            "fr1/{}: stopped ({} writes missed a member)\n",
+            self.log_prefix(),
+            self.missed_writes.load(Ordering::Relaxed)
+        );
+        Ok(())
+    }
+
+    /// Module unload: arrays are idle (an open array pins the module).
+    pub(crate) fn stop_for_unload(&self) {
+        let mut cfg = self.config.lock();
+        if cfg.phase != Phase::Stopped {
+            self.teardown(&mut cfg);
+        }
+    }
+
+    /// Deletes the disk, drains I/O and releases the members.
+    fn teardown(&self, cfg: &mut Config) {
+        self.running.store(false, Ordering::SeqCst);
+        cfg.phase = Phase::Stopped;
+        if let Some(d) = cfg.disk.as_mut() {
+            d.del();
+        }
+        // Drop the "alive" count; the last master completion wakes us.
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) != 1 {
+            self.drained.wait_for_completion();
+        }
+        for slot in 0..MAX_MIRRORS {
+            let p = self.slot[slot as usize]
+                .member
+                .swap(core::ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: No I/O is in flight (drained above) and the disk is
+                // gone, so nothing reaches the member any more.
+                drop(unsafe { KBox::from_raw(p) });
+            }
+        }
+        self.slots.store(0, Ordering::SeqCst);
+        // Dropping the disk puts fr1's reference; the block layer frees it
+        // (and this array) when the last opener closes.
+        cfg.disk = None;
+    }
+
+    /// The array's entry in /proc/mdstat.
+    pub(crate) fn write_status(&self, w: &mut impl core::fmt::Write) {
+        let cfg = self.config.lock();
+        let Some(g) = cfg.geometry else {
+            return;
+        };
+        let st = self.state();
+        let mut members: [Option<MemberStatus<'_>>; MAX_MIRRORS as usize] =
+            [None; MAX_MIRRORS as usize];
+        let mut n = 0;
+        let mut sum = 0u64;
+        // md lists the newest member first; fr1 lists slots from the last.
+        for i in (0..MAX_MIRRORS).rev() {
+            if let Some(m) = self.member_locked(&cfg, i) {
+                members[n] = Some(MemberStatus {
+                    name: m.name(),
+                    desc_nr: self.slot[i as usize].desc_nr.load(Ordering::Relaxed),
+                    write_mostly: st.write_mostly(i),
+                    faulty: st.faulty(i),
+                    spare: false,
+                });
+                if !st.faulty(i) {
+                    sum += m.sectors();
+                }
+                n += 1;
+            }
+        }
+        let mut list: [MemberStatus<'_>; MAX_MIRRORS as usize] = [MemberStatus {
+            name: "",
+            desc_nr: 0,
+            write_mostly: false,
+            faulty: false,
+            spare: false,
+        }; MAX_MIRRORS as usize];
+        for (dst, src) in list.iter_mut().zip(members.iter().flatten()) {
+            *dst = *src;
+        }
+        let mut in_sync = [false; MAX_MIRRORS as usize];
+        for (i, u) in in_sync.iter_mut().enumerate().take(g.raid_disks as usize) {
+            *u = st.readable(i as u32);
+        }
+        let running = cfg.phase == Phase::Running;
+        let status = ArrayStatus {
+            name: self.name_str(),
+            state: if running {
+                RunState::Active
+            } else {
+                RunState::Inactive
+            },
+            read_only: false,
+            members: &list[..n],
+            blocks_kib: if running { cfg.sectors / 2 } else { sum / 2 },
+            slots_in_sync: &in_sync[..g.raid_disks as usize],
+            sync: if running && self.resync_pending.load(Ordering::Relaxed) {
+                SyncStatus::Pending
+            } else {
+                SyncStatus::Idle
+            },
+        };
+        let _ = mdstat::write_array(w, &status);
+    }
+
+    /// The hook where every write that did not reach every member is
+    /// recorded. The dirty bitmap (next issue) records the range here,
+    /// before the upper bio completes.
+    fn record_missed_write(&self, _sector: u64, _sectors: u64) {
+        self.missed_writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A short owned string (member names in logs).
+#[derive(Default)]
+pub(crate) struct NameBuf(crate::logic::fmtbuf::FixedStr<32>);
+
+impl NameBuf {
+    /// The name.
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Maps fr1's logic errors to kernel errors.
+pub(crate) fn to_error(e: Errno) -> Error {
+    match e {
+        Errno::Inval => EINVAL,
+        Errno::Busy => EBUSY,
+        Errno::NoDev => ENODEV,
+        Errno::NxIo => ENXIO,
+        Errno::NoSpc => ENOSPC,
+        Errno::NoTty => ENOTTY,
+        Errno::Access => EACCES,
+        Errno::OpNotSupp => EOPNOTSUPP,
+        Errno::Exist => EEXIST,
+    }
+}

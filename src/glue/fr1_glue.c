@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One-line shims over static inline functions (see fr1_glue.h).
+ */
+#include "fr1_glue.h"
+
+struct queue_limits fr1_queue_limits_start_update(struct request_queue *q)
+{
+	return queue_limits_start_update(q);
+}
+
+void fr1_queue_limits_cancel_update(struct request_queue *q)
+{
+	queue_limits_cancel_update(q);
+}
+
+sector_t fr1_bdev_nr_sectors(struct block_device *bdev)
+{
+	return bdev_nr_sectors(bdev);
+}
+
+dev_t fr1_bdev_dev(struct block_device *bdev)
+{
+	return bdev->bd_dev;
+}
+
+struct gendisk *fr1_bdev_disk(struct block_device *bdev)
+{
+	return bdev->bd_disk;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fr1's C glue: one-line shims over kernel macros and static inlines that
+ * Rust cannot call, and the constants bindgen cannot see (macros with casts),
+ * in the style of rust/helpers and rust/bindings/bindings_helper.h.
+ * bindgen reads this header (scripts: Kbuild, rule fr1_bindgen).
+ */
+#ifndef FR1_GLUE_H
+#define FR1_GLUE_H
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/proc_fs.h>
+#include <linux/raid/md_p.h>
+#include <linux/raid/md_u.h>
+#include <linux/seq_file.h>
+
+#ifdef __BINDGEN__
+const blk_status_t FR1_BLK_STS_OK = BLK_STS_OK;
+const blk_status_t FR1_BLK_STS_IOERR = BLK_STS_IOERR;
+const blk_status_t FR1_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
+const blk_status_t FR1_BLK_STS_AGAIN = BLK_STS_AGAIN;
+const blk_mode_t FR1_BLK_OPEN_READ = BLK_OPEN_READ;
+const blk_mode_t FR1_BLK_OPEN_WRITE = BLK_OPEN_WRITE;
+const blk_opf_t FR1_REQ_OP_MASK = REQ_OP_MASK;
+const blk_opf_t FR1_REQ_PREFLUSH = REQ_PREFLUSH;
+const blk_opf_t FR1_REQ_FUA = REQ_FUA;
+const blk_opf_t FR1_REQ_RAHEAD = REQ_RAHEAD;
+const blk_opf_t FR1_REQ_NOWAIT = REQ_NOWAIT;
+const gfp_t FR1_GFP_NOIO = GFP_NOIO;
+const gfp_t FR1_GFP_KERNEL = GFP_KERNEL;
+const blk_features_t FR1_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
+const blk_features_t FR1_BLK_FEAT_FUA = BLK_FEAT_FUA;
+const blk_features_t FR1_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
+const unsigned int FR1_BIOSET_NEED_BVECS = BIOSET_NEED_BVECS;
+const int FR1_CAP_SYS_ADMIN = CAP_SYS_ADMIN;
+#endif
+
+struct queue_limits fr1_queue_limits_start_update(struct request_queue *q);
+void fr1_queue_limits_cancel_update(struct request_queue *q);
+sector_t fr1_bdev_nr_sectors(struct block_device *bdev);
+dev_t fr1_bdev_dev(struct block_device *bdev);
+struct gendisk *fr1_bdev_disk(struct block_device *bdev);
+
+#endif /* FR1_GLUE_H */

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bios and bio sets: the block layer's unit of I/O.
+//!
+//! C headers: [`include/linux/bio.h`](srctree/include/linux/bio.h),
+//! [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
+
+use core::ptr::NonNull;
+use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+
+use super::ffi;
+use super::member::Member;
+
+/// Completion status of a bio (`blk_status_t`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Status(pub(crate) u8);
+
+impl Status {
+    /// Success.
+    pub(crate) const OK: Status = Status(ffi::FR1_BLK_STS_OK);
+    /// I/O error.
+    pub(crate) const IOERR: Status = Status(ffi::FR1_BLK_STS_IOERR);
+    /// Operation not supported.
+    pub(crate) const NOTSUPP: Status = Status(ffi::FR1_BLK_STS_NOTSUPP);
+
+    /// True for success.
+    pub(crate) fn is_ok(self) -> bool {
+        self == Status::OK
+    }
+}
+
+/// What a bio asks for, as fr1 routes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpClass {
+    /// Served by one mirror.
+    Read,
+    /// Mirrored to every live member: writes, flushes, discards, write-zeroes.
+    Write,
+    /// Anything else (zoned operations, driver-private requests).
+    Unsupported,
+}
+
+/// A bio whose completion fr1 is responsible for.
+///
+/// # Invariants
+///
+/// `self.0` points to a live bio that fr1 received through `submit_bio` or
+/// allocated from a [`BioSet`], and fr1 has not yet ended or put it.
+pub(crate) struct Bio(NonNull<bindings::bio>);
+
+// SAFETY: A bio may be completed or put from any context and thread.
+unsafe impl Send for Bio {}
+
+impl Bio {
+    /// Takes over a bio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a live bio whose completion the caller hands to fr1.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Bio> {
+        NonNull::new(ptr).map(Bio)
+    }
+
+    /// The raw pointer, still owned by `self`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::bio {
+        self.0.as_ptr()
+    }
+
+    /// Gives up ownership without completing the bio.
+    pub(crate) fn into_raw(self) -> *mut bindings::bio {
+        self.0.as_ptr()
+    }
+
+    fn raw(&self) -> &bindings::bio {
+        // SAFETY: By the type invariants the bio is live; fr1 only reads
+        // fields the block layer does not change while fr1 owns the bio.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// First sector.
+    pub(crate) fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// Length in sectors.
+    pub(crate) fn sectors(&self) -> u64 {
+        u64::from(self.raw().bi_iter.bi_size >> 9)
+    }
+
+    /// The operation and flags (`bi_opf`).
+    pub(crate) fn opf(&self) -> u32 {
+        self.raw().bi_opf
+    }
+
+    /// How fr1 routes the bio.
+    pub(crate) fn op_class(&self) -> OpClass {
+        match self.opf() & ffi::FR1_REQ_OP_MASK {
+            bindings::req_op_REQ_OP_READ => OpClass::Read,
+            bindings::req_op_REQ_OP_WRITE
+            | bindings::req_op_REQ_OP_FLUSH
+            | bindings::req_op_REQ_OP_DISCARD
+            | bindings::req_op_REQ_OP_SECURE_ERASE
+            | bindings::req_op_REQ_OP_WRITE_ZEROES => OpClass::Write,
+            _ => OpClass::Unsupported,
+        }
+    }
+
+    /// A readahead: failing it is cheaper than retrying it.
+    pub(crate) fn is_readahead(&self) -> bool {
+        self.opf() & ffi::FR1_REQ_RAHEAD != 0
+    }
+
+    /// The completion status of a finished bio.
+    pub(crate) fn status(&self) -> Status {
+        Status(self.raw().bi_status)
+    }
+
+    /// Sets the completion callback and its data.
+    pub(crate) fn set_end_io(
+        &mut self,
+        end_io: unsafe extern "C" fn(*mut bindings::bio),
+        private: *mut c_void,
+    ) {
+        // SAFETY: By the type invariants fr1 owns the bio and it is not in
+        // flight, so nothing else accesses these fields.
+        unsafe {
+            (*self.as_ptr()).bi_end_io = Some(end_io);
+            (*self.as_ptr()).bi_private = private;
+        }
+    }
+
+    /// Turns the bio into a write of the same range (to rewrite a member with
+    /// data read from another one).
+    pub(crate) fn set_op_write(&mut self) {
+        // SAFETY: As in `set_end_io`.
+        unsafe { (*self.as_ptr()).bi_opf = bindings::req_op_REQ_OP_WRITE };
+    }
+
+    /// Splits the bio to the queue limits of its device, as every bio-based
+    /// driver must. `None` if the block layer already ended it.
+    pub(crate) fn split_to_limits(self) -> Option<Bio> {
+        let p = self.into_raw();
+        // SAFETY: `p` is a live bio submitted to fr1's queue. The call returns
+        // the bio to handle now (the remainder is resubmitted by the block
+        // layer) or NULL after ending the bio itself.
+        NonNull::new(unsafe { bindings::bio_split_to_limits(p) }).map(Bio)
+    }
+
+    /// Completes the bio with `status`.
+    pub(crate) fn end(self, status: Status) {
+        let p = self.into_raw();
+        // SAFETY: By the type invariants fr1 owns the bio's completion.
+        unsafe {
+            (*p).bi_status = status.0;
+            bindings::bio_endio(p);
+        }
+    }
+
+    /// Sends the bio to its device.
+    pub(crate) fn submit(self) {
+        // SAFETY: The bio is live and fully set up; ownership passes to the
+        // block layer, which will call its `bi_end_io`.
+        unsafe { bindings::submit_bio_noacct(self.into_raw()) };
+    }
+
+    /// Sends the clone and waits for it (process context only), then puts
+    /// it. True on success.
+    pub(crate) fn submit_wait(self) -> bool {
+        let p = self.into_raw();
+        // SAFETY: `p` is a fully set-up clone fr1 owns; `submit_bio_wait`
+        // sets its own completion and returns after it ran.
+        let ret = unsafe { bindings::submit_bio_wait(p) };
+        // SAFETY: The clone is finished and fr1 holds its only reference.
+        unsafe { bindings::bio_put(p) };
+        ret == 0
+    }
+
+    /// Drops fr1's reference to a finished clone.
+    pub(crate) fn put(self) {
+        // SAFETY: fr1 allocated the clone and holds its only reference.
+        unsafe { bindings::bio_put(self.into_raw()) };
+    }
+}
+
+/// A bio set whose bios carry `T` in front of them (`front_pad`): the
+/// per-clone context of the I/O path.
+///
+/// # Invariants
+///
+/// `inner` is initialised by `bioset_init` with a front pad of
+/// `size_of::<T>()` bytes and exited exactly once, on drop.
+#[pin_data(PinnedDrop)]
+pub(crate) struct BioSet<T> {
+    #[pin]
+    inner: Opaque<bindings::bio_set>,
+    _ctx: core::marker::PhantomData<T>,
+}
+
+// SAFETY: bio sets are mempools, safe to use from any thread.
+unsafe impl<T> Send for BioSet<T> {}
+// SAFETY: As above; all operations on them are internally synchronised.
+unsafe impl<T> Sync for BioSet<T> {}
+
+/// The number of clones the mempool keeps in reserve (md: BIO_POOL_SIZE).
+const POOL_SIZE: u32 = 2;
+
+impl<T> BioSet<T> {
+    /// Creates a bio set whose clones are preceded by a `T`.
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(|p: *mut bindings::bio_set| {
+                // SAFETY: `p` is valid, zero-initialisable storage for a
+                // bio_set that is pinned from now on.
+                unsafe { core::ptr::write_bytes(p, 0, 1) };
+                // SAFETY: As above. `T`'s size is a small compile-time constant.
+                to_result(unsafe {
+                    bindings::bioset_init(p, POOL_SIZE, core::mem::size_of::<T>() as u32, 0)
+                })
+            }),
+            _ctx: core::marker::PhantomData,
+        })
+    }
+
+    /// Clones `src` for `member`, sharing its data pages. Never fails: the
+    /// allocation (GFP_NOIO) may sleep, backed by the set's mempool.
+    /// Returns the clone and its (uninitialised) context.
+    pub(crate) fn clone_for(&self, src: &Bio, member: &Member) -> (Bio, NonNull<T>) {
+        // SAFETY: `src` is live, the member's bdev is open, and `inner` is an
+        // initialised bio set. With GFP_NOIO (which includes
+        // __GFP_DIRECT_RECLAIM) the mempool-backed allocation cannot fail.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                member.bdev(),
+                src.as_ptr(),
+                ffi::FR1_GFP_NOIO,
+                self.inner.get(),
+            )
+        };
+        let clone =
+            NonNull::new(clone).expect("GFP_NOIO bio_alloc_clone from a mempool cannot fail");
+        // SAFETY: bios of this set are allocated `size_of::<T>()` bytes after
+        // the start of their front pad, which holds room for a `T`.
+        let ctx = unsafe {
+            clone
+                .as_ptr()
+                .cast::<u8>()
+                .sub(core::mem::size_of::<T>())
+                .cast::<T>()
+        };
+        // SAFETY: `ctx` is derived from a non-null bio pointer minus its pad.
+        (Bio(clone), unsafe { NonNull::new_unchecked(ctx) })
+    }
+
+    /// The context in front of a clone allocated by this set.
+    ///
+    /// # Safety
+    ///
+    /// `bio` was allocated by [`BioSet::clone_for`] of a `BioSet<T>`.
+    pub(crate) unsafe fn ctx_of(bio: *mut bindings::bio) -> NonNull<T> {
+        // SAFETY: By the safety requirements the front pad holds a `T`.
+        unsafe {
+            NonNull::new_unchecked(bio.cast::<u8>().sub(core::mem::size_of::<T>()).cast::<T>())
+        }
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for BioSet<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariants the set was initialised and is
+        // exited only here; no clone of it is in flight any more (the array
+        // drains its I/O before it is dropped).
+        unsafe { bindings::bioset_exit(self.inner.get()) };
+    }
+}
