@@ -22,7 +22,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 RUSTC=/usr/bin/rustc \
 	LIBCLANG_PATH=/usr/lib/llvm-22/lib
 
 RUSTFMT ?= rustfmt
-RS_SOURCES = $(shell find src fr1ctl -name '*.rs' 2>/dev/null)
+RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
 .PHONY: all modules clean check demo test-host fmt fmtcheck kernel setup
 

@@ -48,6 +48,18 @@ step rustfmt
 if make -s fmtcheck >out/fmt.log 2>&1; then result ok "rustfmt clean"; else
 	head -n 40 out/fmt.log; result fail "rustfmt clean"; fi
 
+step "host clippy"
+if cargo clippy --workspace --all-targets --color never -- -D warnings >out/clippy-host.log 2>&1; then
+	result ok "host crates clippy clean"
+else
+	grep -A8 -E '^(warning|error)' out/clippy-host.log | head -n 40
+	result fail "host crates clippy clean"
+fi
+
+step "fr1ctl"
+if cargo build --release -p fr1ctl --color never >out/fr1ctl-build.log 2>&1; then :; else
+	tail -n 30 out/fr1ctl-build.log; result fail "fr1ctl builds"; fi
+
 step "host tests"
 if cargo test --workspace --color never >out/cargo-test.log 2>&1; then :; else
 	tail -n 40 out/cargo-test.log; result fail "cargo test ran"; fi

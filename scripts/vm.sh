@@ -78,7 +78,7 @@ for t in "$@"; do
 	timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -M q35 -cpu max -smp 2 \
 		-m "$mem" -nographic -no-reboot -kernel "$kb/arch/x86/boot/bzImage" \
 		-initrd "$outdir/initramfs.cpio" \
-		-append "console=ttyS0 panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 fr1.test=$name" \
+		-append "console=ttyS0 panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 fr1test=$name" \
 		"${drives[@]}" \
 		-device virtio-serial-pci -chardev "file,id=res,path=$dir/result.ktap" \
 		-device virtserialport,chardev=res,name=fr1.result \

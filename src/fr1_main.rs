@@ -49,7 +49,7 @@ struct Fr1Module {
 impl kernel::Module for Fr1Module {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         pr_info!(
-            "fr1 {} loaded (md_compat={})\n",
+            "version {} loaded (md_compat={})\n",
             VERSION,
             if MD_COMPAT.get() { "Y" } else { "N" }
         );
@@ -61,6 +61,6 @@ impl kernel::Module for Fr1Module {
 
 impl Drop for Fr1Module {
     fn drop(&mut self) {
-        pr_info!("fr1 {} unloaded\n", VERSION);
+        pr_info!("version {} unloaded\n", VERSION);
     }
 }

@@ -86,7 +86,7 @@ impl Loaded {
             Identity::Own => "/dev/frN",
         };
         pr_info!(
-            "fr1: block major {} ({}), status in /proc/{}\n",
+            "block major {} ({}), status in /proc/{}\n",
             major.major(),
             nodes,
             name.to_str().unwrap_or("?")
@@ -137,10 +137,10 @@ pub(crate) fn probe(minor: u32) {
         match Array::create(r.identity, r.major, minor) {
             Ok(a) => {
                 if arrays.push(a, GFP_KERNEL).is_err() {
-                    pr_err!("fr1: out of memory creating array {}\n", minor);
+                    pr_err!("out of memory creating array {}\n", minor);
                 }
             }
-            Err(e) => pr_err!("fr1: cannot create array {}: {:?}\n", minor, e),
+            Err(e) => pr_err!("cannot create array {}: {:?}\n", minor, e),
         }
     });
 }

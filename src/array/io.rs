@@ -246,7 +246,7 @@ impl Array {
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
         let failed_name = self.slot_name(failed_slot);
         pr_warn!(
-            "fr1/{}: read error on {} at sector {} ({} sectors), redirecting to another mirror\n",
+            "{}: read error on {} at sector {} ({} sectors), redirecting to another mirror\n",
             self.name_str(),
             failed_name.as_str(),
             sector,
@@ -256,7 +256,7 @@ impl Array {
             let Some(slot) = balance::choose(&self.mirrors()[..raid_disks], sector, tried, false)
             else {
                 pr_err!(
-                    "fr1/{}: unrecoverable read error at sector {} ({} sectors)\n",
+                    "{}: unrecoverable read error at sector {} ({} sectors)\n",
                     self.name_str(),
                     sector,
                     sectors
@@ -306,7 +306,7 @@ impl Array {
                     .corrected
                     .fetch_add(1, Ordering::Relaxed);
                 pr_info!(
-                    "fr1/{}: read error corrected ({} sectors at {} on {})\n",
+                    "{}: read error corrected ({} sectors at {} on {})\n",
                     self.name_str(),
                     sectors,
                     sector,

@@ -109,6 +109,8 @@ pub(crate) struct Array {
     slot: [Slot; MAX_MIRRORS as usize],
     raid_disks: AtomicU32,
     running: AtomicBool,
+    /// STOP_ARRAY (or unload) began: opens fail.
+    stopped: AtomicBool,
     /// Not `--assume-clean` and not yet synced: reads use the first mirror.
     resync_pending: AtomicBool,
     /// Master bios in flight, plus one while the array is alive.
@@ -160,6 +162,7 @@ impl Array {
                 slot: [const { Slot::new() }; MAX_MIRRORS as usize],
                 raid_disks: AtomicU32::new(0),
                 running: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
                 resync_pending: AtomicBool::new(false),
                 inflight: AtomicUsize::new(1),
                 drained <- Completion::new(),
@@ -220,14 +223,25 @@ impl Array {
     /// The member in `slot`, for one bio, if the slot may take I/O of this
     /// kind now. Pair every `Some` with [`Array::slot_put`].
     fn slot_get(&self, slot: u32, for_write: bool) -> Option<&Member> {
+        self.slot_get_if(slot, |st| {
+            if for_write {
+                st.writable(slot)
+            } else {
+                st.readable(slot)
+            }
+        })
+    }
+
+    /// The member in `slot` whatever its state (for inspection by other
+    /// arrays without taking their `config`). Pair with [`Array::slot_put`].
+    fn slot_get_present(&self, slot: u32) -> Option<&Member> {
+        self.slot_get_if(slot, |st| st.present(slot))
+    }
+
+    fn slot_get_if(&self, slot: u32, usable: impl Fn(Slots) -> bool) -> Option<&Member> {
         let s = self.slot.get(slot as usize)?;
         s.inflight.fetch_add(1, Ordering::SeqCst);
-        let st = self.state();
-        let ok = if for_write {
-            st.writable(slot)
-        } else {
-            st.readable(slot)
-        };
+        let ok = usable(self.state());
         let p = s.member.load(Ordering::Acquire);
         if !ok || p.is_null() {
             self.slot_put(slot);
@@ -273,9 +287,11 @@ impl Array {
         n
     }
 
-    /// md's `openers` accounting: fops open.
+    /// md's `openers` accounting: fops open. Runs under the disk's
+    /// `open_mutex`, so it must not take `config` (which is held while
+    /// members are opened and the disk is deleted).
     pub(crate) fn open(&self) -> Result {
-        if self.config.lock().phase == Phase::Stopped {
+        if self.stopped.load(Ordering::SeqCst) {
             return Err(ENODEV);
         }
         self.openers.fetch_add(1, Ordering::SeqCst);
@@ -349,7 +365,7 @@ impl Array {
         }
         let m = self.member_locked(&cfg, nd.slot).ok_or(ENODEV)?;
         pr_info!(
-            "fr1/{}: added {} as slot {} ({}){}\n",
+            "{}: added {} as slot {} ({}){}\n",
             self.log_prefix(),
             m.name(),
             nd.slot,
@@ -374,34 +390,40 @@ impl Array {
         if disk == me {
             return true;
         }
-        // Another fr1 array: refuse if it (transitively) contains this one.
-        let mut frontier = match disk::fr1_array_of(disk) {
-            Some(a) => a,
-            None => return false,
+        // Another fr1 array: refuse if it contains this one, directly or
+        // through further fr1 arrays. Other arrays' members are read through
+        // their slots (not their `config`, which would nest two locks of one
+        // class).
+        let Some(first) = disk::fr1_array_of(disk) else {
+            return false;
         };
-        for _ in 0..MAX_MIRRORS * 4 {
-            let next = {
-                let cfg = frontier.config.lock();
-                let mut found = None;
-                for i in 0..MAX_MIRRORS {
-                    if let Some(m) = frontier.member_locked(&cfg, i) {
-                        let d = m.bd_disk();
-                        if d == me {
-                            return true;
-                        }
-                        if let Some(a) = disk::fr1_array_of(d) {
-                            found = Some(a);
-                        }
+        let mut stack = KVec::new();
+        if stack.push(first, GFP_KERNEL).is_err() {
+            return true;
+        }
+        let mut visited = 0;
+        while let Some(a) = stack.pop() {
+            visited += 1;
+            if visited > 64 {
+                return true;
+            }
+            for i in 0..MAX_MIRRORS {
+                let Some(m) = a.slot_get_present(i) else {
+                    continue;
+                };
+                let d = m.bd_disk();
+                a.slot_put(i);
+                if d == me {
+                    return true;
+                }
+                if let Some(inner) = disk::fr1_array_of(d) {
+                    if stack.push(inner, GFP_KERNEL).is_err() {
+                        return true;
                     }
                 }
-                found
-            };
-            match next {
-                Some(a) => frontier = a,
-                None => return false,
             }
         }
-        true
+        false
     }
 
     fn run(&self) -> Result {
@@ -437,7 +459,7 @@ impl Array {
         self.running.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Running;
         pr_info!(
-            "fr1/{}: running with {} of {} mirrors, {} KiB{}\n",
+            "{}: running with {} of {} mirrors, {} KiB{}\n",
             self.log_prefix(),
             st.active(),
             g.raid_disks,
@@ -480,7 +502,7 @@ impl Array {
         };
         let raid_disks = self.raid_disks.load(Ordering::Relaxed);
         pr_err!(
-            "fr1/{}: {} faulty ({}), operation continuing on {} of {} mirrors\n",
+            "{}: {} faulty ({}), operation continuing on {} of {} mirrors\n",
             self.log_prefix(),
             name,
             reason,
@@ -511,7 +533,7 @@ impl Array {
         let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
         let member = self.detach_slot(&cfg, slot)?;
         pr_info!(
-            "fr1/{}: removed {} from slot {}\n",
+            "{}: removed {} from slot {}\n",
             self.log_prefix(),
             member.name(),
             slot
@@ -566,7 +588,7 @@ impl Array {
         drop(cfg);
         crate::registry::remove(self);
         pr_info!(
-            "fr1/{}: stopped ({} writes missed a member)\n",
+            "{}: stopped ({} writes missed a member)\n",
             self.log_prefix(),
             self.missed_writes.load(Ordering::Relaxed)
         );
@@ -584,6 +606,7 @@ impl Array {
     /// Deletes the disk, drains I/O and releases the members.
     fn teardown(&self, cfg: &mut Config) {
         self.running.store(false, Ordering::SeqCst);
+        self.stopped.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Stopped;
         if let Some(d) = cfg.disk.as_mut() {
             d.del();

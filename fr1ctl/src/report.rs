@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `fr1ctl detail`: the array as GET_ARRAY_INFO and GET_DISK_INFO report it,
+//! for humans (mdadm --detail's layout) and as JSON.
+
+use std::fmt::Write;
+
+use crate::logic::abi::{self, MduArrayInfo, MduDiskInfo};
+
+/// One member row.
+pub(crate) struct Row {
+    pub(crate) disk: MduDiskInfo,
+    pub(crate) name: String,
+}
+
+fn state_words(state: i32) -> Vec<&'static str> {
+    let mut w = Vec::new();
+    if state & abi::MD_DISK_FAULTY != 0 {
+        w.push("faulty");
+    }
+    if state & abi::MD_DISK_ACTIVE != 0 {
+        w.push("active");
+    }
+    if state & abi::MD_DISK_SYNC != 0 {
+        w.push("sync");
+    }
+    if state & abi::MD_DISK_WRITEMOSTLY != 0 {
+        w.push("writemostly");
+    }
+    if state & (abi::MD_DISK_FAULTY | abi::MD_DISK_SYNC) == 0 {
+        w.push("spare");
+    }
+    w
+}
+
+fn array_state(a: &MduArrayInfo) -> String {
+    let mut s = String::from(if a.state & abi::MD_SB_CLEAN != 0 {
+        "clean"
+    } else {
+        "active"
+    });
+    if a.active_disks < a.raid_disks {
+        s.push_str(", degraded");
+    }
+    s
+}
+
+/// mdadm --detail style text.
+pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{path}:");
+    let kib = i64::from(a.size);
+    let _ = writeln!(o, "        Raid Level : raid{}", a.level);
+    let _ = writeln!(
+        o,
+        "        Array Size : {kib} ({:.2} MiB)",
+        kib as f64 / 1024.0
+    );
+    let _ = writeln!(o, "      Raid Devices : {}", a.raid_disks);
+    let _ = writeln!(o, "     Total Devices : {}", a.nr_disks);
+    let _ = writeln!(o, "       Persistence : Superblock is not persistent");
+    let _ = writeln!(o, "             State : {}", array_state(a));
+    let _ = writeln!(o, "    Active Devices : {}", a.active_disks);
+    let _ = writeln!(o, "   Working Devices : {}", a.working_disks);
+    let _ = writeln!(o, "    Failed Devices : {}", a.failed_disks);
+    let _ = writeln!(o, "     Spare Devices : {}", a.spare_disks);
+    let _ = writeln!(o);
+    let _ = writeln!(o, "    Number   Major   Minor   RaidDevice State");
+    for slot in 0..a.raid_disks {
+        match rows.iter().find(|r| r.disk.raid_disk == slot) {
+            Some(r) => {
+                let _ = writeln!(
+                    o,
+                    "    {:>4}   {:>5}   {:>5}   {:>6}      {:<13} {}",
+                    r.disk.number,
+                    r.disk.major,
+                    r.disk.minor,
+                    slot,
+                    state_words(r.disk.state).join(" "),
+                    r.name
+                );
+            }
+            None => {
+                let _ = writeln!(o, "       -       0       0   {slot:>6}      removed");
+            }
+        }
+    }
+    o
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The same as JSON (one object).
+pub(crate) fn json(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
+    let members: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let states: Vec<String> = state_words(r.disk.state).iter().map(|w| json_str(w)).collect();
+            format!(
+                "{{\"number\":{},\"major\":{},\"minor\":{},\"slot\":{},\"state\":[{}],\"device\":{}}}",
+                r.disk.number,
+                r.disk.major,
+                r.disk.minor,
+                r.disk.raid_disk,
+                states.join(","),
+                json_str(&r.name)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"array\":{},\"level\":\"raid{}\",\"size_kib\":{},\"raid_disks\":{},\"total_devices\":{},\
+         \"persistent\":false,\"state\":{},\"active\":{},\"working\":{},\"failed\":{},\"spare\":{},\
+         \"members\":[{}]}}",
+        json_str(path),
+        a.level,
+        a.size,
+        a.raid_disks,
+        a.nr_disks,
+        json_str(&array_state(a)),
+        a.active_disks,
+        a.working_disks,
+        a.failed_disks,
+        a.spare_disks,
+        members.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (MduArrayInfo, Vec<Row>) {
+        let a = MduArrayInfo {
+            level: 1,
+            size: 65536,
+            raid_disks: 2,
+            nr_disks: 2,
+            not_persistent: 1,
+            state: abi::MD_SB_CLEAN,
+            active_disks: 1,
+            working_disks: 1,
+            failed_disks: 1,
+            ..Default::default()
+        };
+        let rows = vec![
+            Row {
+                disk: MduDiskInfo {
+                    number: 0,
+                    major: 253,
+                    minor: 0,
+                    raid_disk: 0,
+                    state: 6,
+                },
+                name: "/dev/vda".into(),
+            },
+            Row {
+                disk: MduDiskInfo {
+                    number: 1,
+                    major: 253,
+                    minor: 16,
+                    raid_disk: 1,
+                    state: 1,
+                },
+                name: "/dev/vdb".into(),
+            },
+        ];
+        (a, rows)
+    }
+
+    #[test]
+    fn human_detail() {
+        let (a, rows) = sample();
+        let t = human("/dev/md0", &a, &rows);
+        assert!(t.contains("State : clean, degraded"), "{t}");
+        assert!(t.contains("Persistence : Superblock is not persistent"));
+        assert!(t.contains("active sync   /dev/vda"), "{t}");
+        assert!(t.contains("faulty"), "{t}");
+        let t = human("/dev/md0", &a, &rows[..1]);
+        assert!(t.contains("removed"), "{t}");
+    }
+
+    #[test]
+    fn json_detail() {
+        let (a, rows) = sample();
+        let j = json("/dev/md0", &a, &rows);
+        assert!(
+            j.starts_with("{\"array\":\"/dev/md0\",\"level\":\"raid1\",\"size_kib\":65536"),
+            "{j}"
+        );
+        assert!(
+            j.contains("\"state\":[\"active\",\"sync\"],\"device\":\"/dev/vda\""),
+            "{j}"
+        );
+        assert!(j.contains("\"state\":[\"faulty\"]"), "{j}");
+        assert_eq!(json_str("a\"b\n"), "\"a\\\"b\\u000a\"");
+    }
+}
