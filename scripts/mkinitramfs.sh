@@ -53,6 +53,7 @@ if [ ! -f "$base" ]; then
 	log "building base initramfs ($base)"
 	root=$(mktemp -d)
 	trap 'rm -rf "$root"' EXIT
+	chmod 755 "$root"
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,mnt,lib/modules}
 	# The kernel opens /dev/console for init before devtmpfs is mounted.
 	mknod -m 600 "$root/dev/console" c 5 1
@@ -82,6 +83,9 @@ fi
 # The per-run layer.
 run=$(mktemp -d)
 trap 'rm -rf "$run"' EXIT
+# The kernel applies each directory entry's mode, "." (the guest's /)
+# included: mktemp's 0700 would lock every non-root user out.
+chmod 755 "$run"
 mkdir -p "$run/lib/modules/$kver/extra" "$run/tests" "$run/usr/bin"
 cp "$ko" "$run/lib/modules/$kver/extra/fr1.ko"
 cp "$FR1_ROOT/tests/vm/init" "$run/init"

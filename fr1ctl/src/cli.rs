@@ -17,7 +17,12 @@ usage: fr1ctl COMMAND ARRAY [ARGS]
   re-add ARRAY DEV      add a former member back
   stop ARRAY            stop the array and release its members
   detail ARRAY [--json] show the array and its members
-  ioctl ARRAY CMD ARG   issue a raw md ioctl (numbers, for tests)
+  ioctl ARRAY CMD [ARG | FIELD=VALUE...]
+                        issue one md ioctl as given, for tests and debugging:
+                        CMD is a number or a name (SET_ARRAY_INFO, ADD_NEW_DISK,
+                        GET_ARRAY_INFO, GET_DISK_INFO, ...); struct commands take
+                        fields (level=1 raid_disks=2 ...); ARG=bad passes an
+                        invalid user pointer; prints ok or the errno name
 ARRAY is /dev/mdN (fr1 as md) or /dev/frN (next to md); it is created on
 first use, as md does.";
 
@@ -36,7 +41,7 @@ pub(crate) enum Command {
     ReAdd(String, String),
     Stop(String),
     Detail(String, bool),
-    Raw(String, u32, u64),
+    Raw(String, u32, RawArg),
     Help,
 }
 
@@ -44,6 +49,111 @@ fn parse_num(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
+    }
+}
+
+/// The argument of a raw ioctl.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RawArg {
+    /// A plain integer (dev_t encodings, 0).
+    Int(u64),
+    /// A deliberately invalid user pointer.
+    BadPointer,
+    /// A zeroed buffer for an ioctl that writes its result.
+    Buffer,
+    /// `mdu_array_info_t` with these fields.
+    ArrayInfo(MduArrayInfo),
+    /// `mdu_disk_info_t` with these fields.
+    DiskInfo(MduDiskInfo),
+}
+
+fn ioctl_number(name: &str) -> Option<u32> {
+    use abi::nr::*;
+    Some(match name {
+        "RAID_VERSION" => RAID_VERSION,
+        "GET_ARRAY_INFO" => GET_ARRAY_INFO,
+        "GET_DISK_INFO" => GET_DISK_INFO,
+        "RAID_AUTORUN" => RAID_AUTORUN,
+        "GET_BITMAP_FILE" => GET_BITMAP_FILE,
+        "ADD_NEW_DISK" => ADD_NEW_DISK,
+        "HOT_REMOVE_DISK" => HOT_REMOVE_DISK,
+        "SET_ARRAY_INFO" => SET_ARRAY_INFO,
+        "HOT_ADD_DISK" => HOT_ADD_DISK,
+        "SET_DISK_FAULTY" => SET_DISK_FAULTY,
+        "SET_BITMAP_FILE" => SET_BITMAP_FILE,
+        "RUN_ARRAY" => RUN_ARRAY,
+        "STOP_ARRAY" => STOP_ARRAY,
+        "STOP_ARRAY_RO" => STOP_ARRAY_RO,
+        "RESTART_ARRAY_RW" => RESTART_ARRAY_RW,
+        n => return parse_num(n).and_then(|v| u32::try_from(v).ok()),
+    })
+}
+
+fn set_field(fields: &mut [(&str, &mut i32)], kv: &str) -> Result<(), Error> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("expected FIELD=VALUE, got '{kv}'")))?;
+    let v: i32 = v
+        .parse()
+        .map_err(|_| Error::usage(format!("bad value in '{kv}'")))?;
+    let slot = fields
+        .iter_mut()
+        .find(|(name, _)| *name == k)
+        .ok_or_else(|| Error::usage(format!("unknown field '{k}'")))?;
+    *slot.1 = v;
+    Ok(())
+}
+
+fn parse_raw_arg(cmd: u32, rest: &[&str]) -> Result<RawArg, Error> {
+    match rest {
+        ["bad"] => return Ok(RawArg::BadPointer),
+        ["null"] => return Ok(RawArg::Int(0)),
+        // _IOR: the kernel writes a result.
+        [] if cmd >> 30 == 2 && cmd != abi::nr::GET_ARRAY_INFO => return Ok(RawArg::Buffer),
+        _ => {}
+    }
+    if cmd == abi::nr::SET_ARRAY_INFO || cmd == abi::nr::GET_ARRAY_INFO {
+        let mut a = MduArrayInfo::default();
+        for kv in rest {
+            set_field(
+                &mut [
+                    ("level", &mut a.level),
+                    ("size", &mut a.size),
+                    ("nr_disks", &mut a.nr_disks),
+                    ("raid_disks", &mut a.raid_disks),
+                    ("md_minor", &mut a.md_minor),
+                    ("not_persistent", &mut a.not_persistent),
+                    ("state", &mut a.state),
+                    ("layout", &mut a.layout),
+                    ("chunk_size", &mut a.chunk_size),
+                ],
+                kv,
+            )?;
+        }
+        return Ok(RawArg::ArrayInfo(a));
+    }
+    if cmd == abi::nr::ADD_NEW_DISK || cmd == abi::nr::GET_DISK_INFO {
+        let mut d = MduDiskInfo::default();
+        for kv in rest {
+            set_field(
+                &mut [
+                    ("number", &mut d.number),
+                    ("major", &mut d.major),
+                    ("minor", &mut d.minor),
+                    ("raid_disk", &mut d.raid_disk),
+                    ("state", &mut d.state),
+                ],
+                kv,
+            )?;
+        }
+        return Ok(RawArg::DiskInfo(d));
+    }
+    match rest {
+        [] => Ok(RawArg::Int(0)),
+        [a] => parse_num(a)
+            .map(RawArg::Int)
+            .ok_or_else(|| Error::usage("bad ioctl argument")),
+        _ => Err(Error::usage("this ioctl takes one argument")),
     }
 }
 
@@ -125,20 +235,14 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
         "re-add" => Command::ReAdd(array, one(verb)?),
         "stop" if rest.is_empty() => Command::Stop(array),
         "detail" => Command::Detail(array, rest == ["--json"]),
-        "ioctl" => match rest.as_slice() {
-            [c, a] => Command::Raw(
-                array,
-                parse_num(c)
-                    .and_then(|c| u32::try_from(c).ok())
-                    .ok_or_else(|| Error::usage("bad ioctl number"))?,
-                parse_num(a).ok_or_else(|| Error::usage("bad ioctl argument"))?,
-            ),
-            _ => {
-                return Err(Error::usage(
-                    "'ioctl' takes the array, a number and an argument",
-                ))
-            }
-        },
+        "ioctl" => {
+            let (c, args) = rest
+                .split_first()
+                .ok_or_else(|| Error::usage("'ioctl' needs a command"))?;
+            let cmd =
+                ioctl_number(c).ok_or_else(|| Error::usage(format!("unknown ioctl '{c}'")))?;
+            Command::Raw(array, cmd, parse_raw_arg(cmd, args)?)
+        }
         _ => return Err(Error::usage(format!("unknown command '{verb}'"))),
     })
 }
@@ -208,8 +312,31 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
         Command::Detail(a, as_json) => detail(a, *as_json)?,
         Command::Raw(a, c, arg) => {
             let arr = Array::open(a)?;
-            match arr.raw(*c, *arg as libc::c_ulong) {
-                Ok(()) => println!("ok"),
+            let (mut ai, mut di) = (MduArrayInfo::default(), MduDiskInfo::default());
+            let mut buf = vec![0u8; 4096];
+            let raw = match arg {
+                RawArg::Int(v) => *v as libc::c_ulong,
+                // The first page is never mapped.
+                RawArg::BadPointer => 16,
+                RawArg::Buffer => buf.as_mut_ptr() as libc::c_ulong,
+                RawArg::ArrayInfo(v) => {
+                    ai = *v;
+                    &mut ai as *mut MduArrayInfo as libc::c_ulong
+                }
+                RawArg::DiskInfo(v) => {
+                    di = *v;
+                    &mut di as *mut MduDiskInfo as libc::c_ulong
+                }
+            };
+            match arr.raw(*c, raw) {
+                Ok(()) => {
+                    println!("ok");
+                    if *c == abi::nr::GET_ARRAY_INFO {
+                        println!("{ai:?}");
+                    } else if *c == abi::nr::GET_DISK_INFO {
+                        println!("{di:?}");
+                    }
+                }
                 Err(e) => {
                     println!("{}", errno_name(e));
                     return Err(Error::os(format!("ioctl {c:#x}"), e, "raw ioctl"));
@@ -372,8 +499,24 @@ mod tests {
         );
         assert_eq!(
             parse(&args("ioctl md0 0x932 0")).unwrap(),
-            Command::Raw("md0".into(), 0x932, 0)
+            Command::Raw("md0".into(), 0x932, RawArg::Int(0))
         );
+        assert_eq!(
+            parse(&args("ioctl md0 STOP_ARRAY")).unwrap(),
+            Command::Raw("md0".into(), abi::nr::STOP_ARRAY, RawArg::Int(0))
+        );
+        let Command::Raw(_, _, RawArg::ArrayInfo(a)) =
+            parse(&args("ioctl md0 SET_ARRAY_INFO level=5 raid_disks=2")).unwrap()
+        else {
+            panic!("not an array info");
+        };
+        assert_eq!((a.level, a.raid_disks), (5, 2));
+        assert_eq!(
+            parse(&args("ioctl md0 GET_ARRAY_INFO bad")).unwrap(),
+            Command::Raw("md0".into(), abi::nr::GET_ARRAY_INFO, RawArg::BadPointer)
+        );
+        assert!(parse(&args("ioctl md0 ADD_NEW_DISK colour=3")).is_err());
+        assert!(parse(&args("ioctl md0 NOPE")).is_err());
         assert!(parse(&args("fail md0")).is_err());
         assert!(parse(&args("stop md0 extra")).is_err());
         assert!(parse(&args("frobnicate md0")).is_err());

@@ -322,39 +322,44 @@ impl Array {
     }
 
     fn add_new_disk(&self, info: &abi::MduDiskInfo) -> Result {
-        let mut cfg = self.config.lock();
+        let raid_disks = match self.config.lock().geometry {
+            Some(g) => g.raid_disks,
+            None => return Err(ENODEV),
+        };
+        let nd = abi::validate_add_new_disk(info, raid_disks).map_err(to_error)?;
+        // Opening a device may run a block probe (major_names_lock), so it
+        // happens before `config` is taken; the member is closed again if
+        // a check below fails.
+        let gendisk = self.gendisk.load(Ordering::Acquire);
+        let holder = core::ptr::from_ref(self).cast_mut().cast();
+        let mut member = Member::open(nd.dev, holder, gendisk)?;
+        if self.would_loop(member.bd_disk()) {
+            return Err(EBUSY);
+        }
+        let cfg = self.config.lock();
         let g = match cfg.phase {
             Phase::Configured => cfg.geometry.ok_or(ENODEV)?,
             Phase::Running => return Err(EOPNOTSUPP),
             Phase::Empty | Phase::Stopped => return Err(ENODEV),
         };
-        let nd = abi::validate_add_new_disk(info, g.raid_disks).map_err(to_error)?;
         let st = self.state();
-        if st.present(nd.slot) {
-            return Err(EBUSY);
-        }
-        if (0..MAX_MIRRORS).any(|i| {
-            st.present(i) && self.slot[i as usize].desc_nr.load(Ordering::Relaxed) == nd.desc_nr
-        }) {
-            return Err(EBUSY);
-        }
-        if self.slot_of_dev(&cfg, nd.dev).is_some() {
-            return Err(EBUSY);
-        }
-        let gendisk = self.gendisk.load(Ordering::Acquire);
-        let holder = core::ptr::from_ref(self).cast_mut().cast();
-        let member = Member::open(nd.dev, holder, gendisk)?;
-        if self.would_loop(member.bd_disk()) {
+        if st.present(nd.slot)
+            || self.slot_of_dev(&cfg, nd.dev).is_some()
+            || (0..MAX_MIRRORS).any(|i| {
+                st.present(i) && self.slot[i as usize].desc_nr.load(Ordering::Relaxed) == nd.desc_nr
+            })
+        {
             return Err(EBUSY);
         }
         if g.member_sectors > 0 && member.sectors() < g.member_sectors {
             return Err(ENOSPC);
         }
-        let name_log = KBox::new(member, GFP_KERNEL)?;
+        member.link()?;
+        let member = KBox::new(member, GFP_KERNEL)?;
         let s = &self.slot[nd.slot as usize];
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
         s.next_seq.store(0, Ordering::Relaxed);
-        s.member.store(KBox::into_raw(name_log), Ordering::Release);
+        s.member.store(KBox::into_raw(member), Ordering::Release);
         if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {
             // Cannot happen under `config` (checked above); undo anyway.
             let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -380,7 +385,6 @@ impl Array {
                 ""
             }
         );
-        let _ = &mut cfg;
         Ok(())
     }
 
@@ -603,29 +607,34 @@ impl Array {
         }
     }
 
-    /// Deletes the disk, drains I/O and releases the members.
+    /// Drains I/O, releases the members and deletes the disk (md's order:
+    /// members are unbound, and their holder links removed, while the disk
+    /// is still registered).
     fn teardown(&self, cfg: &mut Config) {
+        // New bios fail from here on; the bios already in the data path
+        // counted themselves in `inflight` before they checked `running`.
         self.running.store(false, Ordering::SeqCst);
         self.stopped.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Stopped;
-        if let Some(d) = cfg.disk.as_mut() {
-            d.del();
-        }
         // Drop the "alive" count; the last master completion wakes us.
         if self.inflight.fetch_sub(1, Ordering::SeqCst) != 1 {
             self.drained.wait_for_completion();
         }
+        self.slots.store(0, Ordering::SeqCst);
         for slot in 0..MAX_MIRRORS {
             let p = self.slot[slot as usize]
                 .member
                 .swap(core::ptr::null_mut(), Ordering::AcqRel);
             if !p.is_null() {
-                // SAFETY: No I/O is in flight (drained above) and the disk is
-                // gone, so nothing reaches the member any more.
+                // SAFETY: No I/O is in flight (drained above) and no new bio
+                // reaches a member (`running` is false), so nothing else
+                // uses it any more.
                 drop(unsafe { KBox::from_raw(p) });
             }
         }
-        self.slots.store(0, Ordering::SeqCst);
+        if let Some(d) = cfg.disk.as_mut() {
+            d.del();
+        }
         // Dropping the disk puts fr1's reference; the block layer frees it
         // (and this array) when the last opener closes.
         cfg.disk = None;

@@ -38,9 +38,10 @@ unsafe impl Send for Member {}
 unsafe impl Sync for Member {}
 
 impl Member {
-    /// Opens `dev` exclusively for the array whose holder token is `holder`
-    /// and links it under `disk` in sysfs. Errors as the block layer reports
-    /// them: ENXIO/ENODEV for no such device, EBUSY when someone else holds it.
+    /// Opens `dev` exclusively for the array whose holder token is `holder`.
+    /// Errors as the block layer reports them: ENXIO/ENODEV for no such
+    /// device, EBUSY when someone else holds it. [`Member::link`] then makes
+    /// it a slave of the array's `disk`.
     pub(crate) fn open(
         dev: DevNum,
         holder: *mut c_void,
@@ -80,10 +81,17 @@ impl Member {
                 bdev.as_ptr(),
             )
         };
-        // SAFETY: `bdev` is open and `disk` is the array's live gendisk.
-        kernel::error::to_result(unsafe { bindings::bd_link_disk_holder(bdev.as_ptr(), disk) })?;
-        m.linked = true;
         Ok(m)
+    }
+
+    /// Links the device under the array's disk (`slaves/`, `holders/`).
+    pub(crate) fn link(&mut self) -> Result {
+        // SAFETY: `bdev` is open and `disk` is the array's live gendisk.
+        kernel::error::to_result(unsafe {
+            bindings::bd_link_disk_holder(self.bdev.as_ptr(), self.disk)
+        })?;
+        self.linked = true;
+        Ok(())
     }
 
     /// The block device, for bios.

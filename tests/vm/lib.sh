@@ -32,3 +32,31 @@ fails_with() { # fails_with "text" cmd...
 	if out=$("$@" 2>&1); then return 1; fi
 	echo "$out" | grep -qF -- "$want"
 }
+
+# The major:minor of a block device, as "MAJ MIN".
+devnum() { cat "/sys/class/block/${1#/dev/}/dev" | tr : ' '; }
+
+# Runs `fr1ctl ioctl ...` and succeeds when it prints exactly $1 (ok or an
+# errno name). Usage: ioctl_is EBUSY /dev/md0 STOP_ARRAY
+ioctl_is() {
+	local want=$1 got
+	shift
+	got=$(fr1ctl ioctl "$@" 2>/dev/null | head -n1)
+	[ "$got" = "$want" ] || { echo "fr1ctl ioctl $*: got '$got', want '$want'"; return 1; }
+}
+
+# fio verify run over a whole device; extra fio options may follow.
+fio_verify() { # fio_verify DEV SIZE [opts...]
+	local dev=$1 size=$2
+	shift 2
+	fio --name=verify --filename="$dev" --size="$size" --ioengine=libaio --direct=1 \
+		--verify=crc32c --verify_fatal=1 --output-format=terse --minimal "$@" >/tmp/fio.out 2>&1 \
+		|| { tail -n 5 /tmp/fio.out; return 1; }
+}
+
+# The line of /proc/<status file> that describes array $1 and the next one.
+array_lines() { grep -A1 "^$1 :" "${STATUS:-/proc/mdstat}"; }
+
+# Debian's busybox-static shell runs its own applets before PATH
+# (FEATURE_PREFER_APPLETS): real tools whose options matter are called by
+# absolute path (/usr/bin/cmp, /bin/dd, /sbin/mke2fs).

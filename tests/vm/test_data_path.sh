@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The data path: fio crc32c verify on the array, members identical byte for
+# byte (compared on the host), writes while degraded, flush/FUA/discard, and
+# a member with max_sectors_kb=4 under 1 MiB O_DIRECT writes.
+# fr1-disks: 4 64M
+# fr1-timeout: 420
+. /tests/lib.sh
+
+ktap_print_header
+ktap_set_plan 12
+
+modprobe fr1
+check "build md0 on vda vdb" fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb
+check "fio randwrite 4k QD16 verify" fio_verify /dev/md0 64M --rw=randwrite --bs=4k --iodepth=16
+check "fio mixed sizes with verify_backlog" fio_verify /dev/md0 32M --rw=randrw --bsrange=512-256k \
+	--iodepth=8 --verify_backlog=256 --offset=32M
+check "fio with fsync and O_SYNC (FUA)" fio_verify /dev/md0 8M --rw=write --bs=64k --iodepth=4 --fsync=4 --sync=1
+check "discard mirrored when members support it" sh -c \
+	'd=$(cat /sys/block/md0/queue/discard_max_bytes); if [ "$d" != 0 ]; then blkdiscard -o 0 -l 1048576 /dev/md0 2>/dev/null || fio --name=t --filename=/dev/md0 --rw=trim --bs=64k --size=1M --ioengine=libaio --direct=1 >/dev/null; fi'
+sync
+check "reads balance over both mirrors" sh -c \
+	'r0=$(awk "{print \$1}" /sys/block/vda/stat); r1=$(awk "{print \$1}" /sys/block/vdb/stat);
+	 fio --name=r --filename=/dev/md0 --rw=randread --bs=4k --size=64M --ioengine=libaio --iodepth=32 --numjobs=2 --direct=1 --runtime=3 --time_based >/dev/null &&
+	 s0=$(awk "{print \$1}" /sys/block/vda/stat); s1=$(awk "{print \$1}" /sys/block/vdb/stat);
+	 echo "reads vda +$((s0-r0)) vdb +$((s1-r1))"; [ $((s0-r0)) -gt 100 ] && [ $((s1-r1)) -gt 100 ]'
+check "stop md0" fr1ctl stop /dev/md0
+host_cmp vda vdb "mirror after fio"
+
+check "max_sectors_kb=4 member: array limit follows" sh -c \
+	'echo 4 > /sys/block/vdd/queue/max_sectors_kb && fr1ctl build /dev/md1 --level=1 --raid-devices=2 --assume-clean /dev/vdc /dev/vdd &&
+	 [ "$(cat /sys/block/md1/queue/max_sectors_kb)" -le 4 ]'
+check "1 MiB O_DIRECT writes over the 4 KiB member verify" fio_verify /dev/md1 32M --rw=write --bs=1M --iodepth=8
+check "degraded writes verify and are counted" sh -c \
+	'fr1ctl fail /dev/md1 /dev/vdd && fio --name=d --filename=/dev/md1 --size=8M --rw=randwrite --bs=4k --iodepth=8 --ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --offset=16M >/dev/null'
+check "stop md1 reports missed writes" sh -c 'fr1ctl stop /dev/md1 && dmesg | grep "md1: stopped" | grep -vq "(0 writes missed"'
+check "members equal before the failure, different after (only vdc got the degraded writes)" sh -c \
+	'/usr/bin/cmp -n 16777216 /dev/vdc /dev/vdd && ! /usr/bin/cmp -s -i 16777216 -n 8388608 /dev/vdc /dev/vdd'
+ktap_finished
