@@ -275,10 +275,7 @@ impl Array {
     /// the member).
     fn slot_name(&self, slot: u32) -> NameBuf {
         let mut n = NameBuf::default();
-        if let Some(m) = self
-            .slot_get(slot, true)
-            .or_else(|| self.slot_get(slot, false))
-        {
+        if let Some(m) = self.slot_get_present(slot) {
             let _ = n.0.write_str(m.name());
             self.slot_put(slot);
         } else {
