@@ -16,7 +16,10 @@
 
 pub(crate) mod abi;
 pub(crate) mod balance;
+pub(crate) mod bitmap;
 pub(crate) mod errno;
 pub(crate) mod fmtbuf;
+pub(crate) mod interlock;
 pub(crate) mod mdstat;
+pub(crate) mod resync;
 pub(crate) mod slots;

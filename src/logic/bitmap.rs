@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The demand-paged dirty bitmap: one bit per block of an array, recording
+//! the writes one member missed.
+//!
+//! It is a radix tree of 4 KiB nodes with a fan-out of 512. Leaves are
+//! 4 KiB pages of bits (32768 blocks each: 128 MiB at 4 KiB blocks); interior
+//! nodes hold 512 entries. An entry is 0 (the whole subtree is clean, no
+//! memory), [`COARSE`] (the whole subtree is dirty, no memory) or a pointer to
+//! a child node. Memory is allocated only where writes land, from the I/O path
+//! without sleeping; when an allocation fails, the entry becomes [`COARSE`]:
+//! precision drops (the whole range will be resynced), correctness does not.
+//! This is md's "hijacked page" idea carried to every level.
+//!
+//! Depth grows with the array, so the root of a 1 PiB array at 4 KiB blocks
+//! has 32 entries (256 bytes) and a clean bitmap costs nothing else.
+//!
+//! Concurrency: setting bits is lock-free (atomic OR on leaf words and CAS
+//! on entries). Clearing is done only by the resync of a region that no
+//! write can touch (the region interlock). Nodes are freed only when the
+//! whole bitmap is dropped, when no I/O uses it.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Entries per interior node, words per leaf.
+pub(crate) const FANOUT: usize = 512;
+/// Blocks per leaf page (4096 bytes of bits).
+pub(crate) const LEAF_BLOCKS: u64 = (FANOUT * 64) as u64;
+/// Entry value: the whole subtree is dirty, no memory behind it.
+pub(crate) const COARSE: usize = 1;
+
+/// A 4 KiB node: interior entries or leaf bit words.
+#[repr(C, align(4096))]
+pub(crate) struct Node {
+    words: [AtomicUsize; FANOUT],
+}
+
+/// How nodes are allocated. The kernel uses non-sleeping, non-warning
+/// allocations (the I/O path calls `alloc`); tests inject failures.
+pub(crate) trait NodeAlloc {
+    /// A zeroed node, or `None` when memory is short. Must not sleep.
+    fn alloc(&self) -> Option<NonNull<Node>>;
+    /// Frees a node returned by `alloc`.
+    ///
+    /// # Safety
+    ///
+    /// `node` came from `alloc` of this allocator and is no longer used.
+    unsafe fn free(&self, node: NonNull<Node>);
+}
+
+/// Usage figures (md's `bitmap:` line and sysfs `bitmap/` statistics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Leaf pages allocated.
+    pub(crate) pages: u64,
+    /// Interior nodes allocated below the root.
+    pub(crate) nodes: u64,
+    /// Bits set in leaf pages.
+    pub(crate) bits: u64,
+    /// Entries that went coarse because memory was short.
+    pub(crate) coarse: u64,
+}
+
+/// A dirty bitmap over `blocks` blocks.
+///
+/// # Invariants
+///
+/// `root` holds `root_len` entries; every non-zero, non-[`COARSE`] entry at
+/// depth `d < levels` points to an interior node allocated by `A` and at
+/// depth `levels` to a leaf, all owned by this bitmap. A subtree at depth `d`
+/// covers `LEAF_BLOCKS * FANOUT^(levels - d)` blocks.
+pub(crate) struct DirtyBitmap<'r, A: NodeAlloc> {
+    alloc: A,
+    root: &'r [AtomicUsize],
+    levels: u32,
+    blocks: u64,
+    pages: AtomicU64,
+    nodes: AtomicU64,
+    bits: AtomicU64,
+    coarse: AtomicU64,
+}
+
+// SAFETY: All shared state is atomic; nodes are only freed by `drop`, which
+// has exclusive access.
+unsafe impl<A: NodeAlloc + Sync> Sync for DirtyBitmap<'_, A> {}
+// SAFETY: As above.
+unsafe impl<A: NodeAlloc + Send> Send for DirtyBitmap<'_, A> {}
+
+/// Interior levels and root entries needed for `blocks` blocks.
+pub(crate) fn shape(blocks: u64) -> (u32, usize) {
+    let mut levels = 0;
+    let mut cover = LEAF_BLOCKS;
+    while blocks.div_ceil(cover) > FANOUT as u64 {
+        levels += 1;
+        cover = cover.saturating_mul(FANOUT as u64);
+    }
+    (levels, blocks.div_ceil(cover).max(1) as usize)
+}
+
+impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
+    /// A clean bitmap over `blocks` blocks using `root` (of
+    /// [`shape`]`(blocks).1` zeroed entries) as its root.
+    pub(crate) fn new(alloc: A, root: &'r [AtomicUsize], blocks: u64) -> Option<Self> {
+        let (levels, len) = shape(blocks);
+        (root.len() >= len).then_some(DirtyBitmap {
+            alloc,
+            root: &root[..len],
+            levels,
+            blocks,
+            pages: AtomicU64::new(0),
+            nodes: AtomicU64::new(0),
+            bits: AtomicU64::new(0),
+            coarse: AtomicU64::new(0),
+        })
+    }
+
+    /// Number of blocks covered.
+    pub(crate) fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Blocks covered by one entry at depth `d` (0: root entries).
+    fn cover(&self, d: u32) -> u64 {
+        LEAF_BLOCKS.saturating_mul((FANOUT as u64).saturating_pow(self.levels - d))
+    }
+
+    /// The entry index of block `b` in its node at depth `d`, and the end of
+    /// that entry's subtree.
+    fn locate(&self, d: u32, b: u64) -> (usize, u64) {
+        let cover = self.cover(d);
+        let i = b / cover;
+        let idx = if d == 0 { i } else { i % FANOUT as u64 };
+        (idx as usize, (i + 1).saturating_mul(cover))
+    }
+
+    /// Usage now.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            pages: self.pages.load(Ordering::Relaxed),
+            nodes: self.nodes.load(Ordering::Relaxed),
+            bits: self.bits.load(Ordering::Relaxed),
+            coarse: self.coarse.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether nothing is dirty.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.next_dirty(0).is_none()
+    }
+
+    /// The entries of the node behind `entry` (non-zero, non-coarse).
+    fn child(entry: usize) -> &'r [AtomicUsize; FANOUT] {
+        // SAFETY: By the type invariants such an entry points to a live node
+        // owned by the bitmap, freed only on drop (which needs `&mut self`).
+        unsafe { &(*(entry as *const Node)).words }
+    }
+
+    /// Gets or creates the child at `slot`; `Err(())` if the subtree is (or
+    /// just became) coarse.
+    fn descend(&self, slot: &AtomicUsize, leaf: bool) -> Result<&'r [AtomicUsize; FANOUT], ()> {
+        let mut e = slot.load(Ordering::Acquire);
+        if e == 0 {
+            let new = match self.alloc.alloc() {
+                Some(n) => n.as_ptr() as usize,
+                None => COARSE,
+            };
+            match slot.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    e = new;
+                    if new == COARSE {
+                        self.coarse.fetch_add(1, Ordering::Relaxed);
+                    } else if leaf {
+                        self.pages.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.nodes.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(winner) => {
+                    if new != COARSE {
+                        // SAFETY: Allocated just above and never published.
+                        unsafe { self.alloc.free(NonNull::new_unchecked(new as *mut Node)) };
+                    }
+                    e = winner;
+                }
+            }
+        }
+        if e == COARSE {
+            Err(())
+        } else {
+            Ok(Self::child(e))
+        }
+    }
+
+    /// Marks blocks `[start, start + count)` dirty (clamped to the bitmap).
+    /// Never fails: without memory, a whole subtree becomes dirty.
+    pub(crate) fn set(&self, start: u64, count: u64) {
+        let end = start.saturating_add(count).min(self.blocks);
+        let mut b = start;
+        while b < end {
+            b = self.set_in(self.root, 0, b, end);
+        }
+    }
+
+    /// Sets bits from `b` within the subtree of `nodes` at depth `d`;
+    /// returns where it stopped (the end of the subtree or `end`).
+    fn set_in(&self, nodes: &[AtomicUsize], d: u32, b: u64, end: u64) -> u64 {
+        let (idx, sub_end) = self.locate(d, b);
+        let sub_end = sub_end.min(end);
+        let Some(slot) = nodes.get(idx) else {
+            return end;
+        };
+        match self.descend(slot, d == self.levels) {
+            Err(()) => sub_end,
+            Ok(child) if d == self.levels => {
+                self.set_leaf(child, b, sub_end);
+                sub_end
+            }
+            Ok(child) => {
+                let mut x = b;
+                while x < sub_end {
+                    x = self.set_in(child, d + 1, x, sub_end);
+                }
+                sub_end
+            }
+        }
+    }
+
+    fn set_leaf(&self, words: &[AtomicUsize; FANOUT], b: u64, end: u64) {
+        let mut x = b;
+        while x < end {
+            let bit = x % LEAF_BLOCKS;
+            let (w, off) = ((bit / 64) as usize, bit % 64);
+            let n = (64 - off).min(end - x);
+            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << off };
+            let old = words[w].fetch_or(mask as usize, Ordering::AcqRel) as u64;
+            let added = u64::from((!old & mask).count_ones());
+            self.bits.fetch_add(added, Ordering::Relaxed);
+            x += n;
+        }
+    }
+
+    /// Whether block `b` is dirty.
+    pub(crate) fn is_dirty(&self, b: u64) -> bool {
+        b < self.blocks && self.next_dirty(b) == Some(b)
+    }
+
+    /// The first dirty block at or after `from`.
+    pub(crate) fn next_dirty(&self, from: u64) -> Option<u64> {
+        let mut b = from;
+        while b < self.blocks {
+            match self.probe(self.root, 0, b) {
+                Probe::Dirty => return Some(b),
+                Probe::CleanUntil(next) => b = next,
+            }
+        }
+        None
+    }
+
+    /// The first clean block at or after `from` (`blocks` if none).
+    pub(crate) fn next_clean(&self, from: u64) -> u64 {
+        let mut b = from;
+        while b < self.blocks {
+            match self.probe_clean(self.root, 0, b) {
+                None => return b,
+                Some(next) => b = next,
+            }
+        }
+        self.blocks
+    }
+
+    /// Dirty at `b`, or clean up to some later block.
+    fn probe(&self, nodes: &[AtomicUsize], d: u32, b: u64) -> Probe {
+        let (idx, sub_end) = self.locate(d, b);
+        let e = nodes.get(idx).map_or(0, |s| s.load(Ordering::Acquire));
+        match e {
+            0 => Probe::CleanUntil(sub_end),
+            COARSE => Probe::Dirty,
+            _ if d == self.levels => {
+                let words = Self::child(e);
+                let bit = b % LEAF_BLOCKS;
+                let (mut w, off) = ((bit / 64) as usize, bit % 64);
+                let first = (words[w].load(Ordering::Acquire) as u64) >> off;
+                if first != 0 {
+                    let at = b + u64::from(first.trailing_zeros());
+                    return if at == b { Probe::Dirty } else { Probe::CleanUntil(at) };
+                }
+                let leaf_base = b - bit;
+                w += 1;
+                while w < FANOUT {
+                    let v = words[w].load(Ordering::Acquire) as u64;
+                    if v != 0 {
+                        return Probe::CleanUntil(leaf_base + w as u64 * 64 + u64::from(v.trailing_zeros()));
+                    }
+                    w += 1;
+                }
+                Probe::CleanUntil(sub_end)
+            }
+            _ => self.probe(Self::child(e), d + 1, b),
+        }
+    }
+
+    /// `None` if `b` is clean, else the next block where a clean one may be.
+    fn probe_clean(&self, nodes: &[AtomicUsize], d: u32, b: u64) -> Option<u64> {
+        let (idx, sub_end) = self.locate(d, b);
+        let e = nodes.get(idx).map_or(0, |s| s.load(Ordering::Acquire));
+        match e {
+            0 => None,
+            COARSE => Some(sub_end),
+            _ if d == self.levels => {
+                let words = Self::child(e);
+                let bit = b % LEAF_BLOCKS;
+                let (mut w, off) = ((bit / 64) as usize, bit % 64);
+                let first = !(words[w].load(Ordering::Acquire) as u64) >> off;
+                if first != 0 {
+                    let at = b + u64::from(first.trailing_zeros());
+                    return if at == b { None } else { Some(at) };
+                }
+                let leaf_base = b - bit;
+                w += 1;
+                while w < FANOUT {
+                    let v = !(words[w].load(Ordering::Acquire) as u64);
+                    if v != 0 {
+                        return Some(leaf_base + w as u64 * 64 + u64::from(v.trailing_zeros()));
+                    }
+                    w += 1;
+                }
+                Some(sub_end)
+            }
+            _ => self.probe_clean(Self::child(e), d + 1, b),
+        }
+    }
+
+    /// The dirty run starting at the first dirty block at or after `from`,
+    /// at most `max` blocks long and not crossing a multiple of `align`
+    /// blocks (the interlock region): `(start, len)`.
+    pub(crate) fn next_run(&self, from: u64, max: u64, align: u64) -> Option<(u64, u64)> {
+        let start = self.next_dirty(from)?;
+        let limit = (start / align + 1).saturating_mul(align).min(start.saturating_add(max)).min(self.blocks);
+        let end = self.next_clean(start).min(limit);
+        Some((start, end - start))
+    }
+
+    /// Marks blocks `[start, start + count)` clean after they were copied to
+    /// the member. A coarse subtree is cleared once the range covers it
+    /// entirely (the resync copies coarse ranges whole, in order).
+    ///
+    /// The caller guarantees no concurrent `set` in the range (the region
+    /// interlock holds it).
+    pub(crate) fn clear(&self, start: u64, count: u64) {
+        let end = start.saturating_add(count).min(self.blocks);
+        self.clear_in(self.root, 0, start, end);
+    }
+
+    fn clear_in(&self, nodes: &[AtomicUsize], d: u32, start: u64, end: u64) {
+        let mut b = start;
+        while b < end {
+            let (idx, sub_end) = self.locate(d, b);
+            let Some(slot) = nodes.get(idx) else {
+                return;
+            };
+            let e = slot.load(Ordering::Acquire);
+            let stop = sub_end.min(end);
+            if e == COARSE {
+                // Cleared when the copy reached the end of the subtree (or of
+                // the bitmap, for the last one).
+                if stop == sub_end.min(self.blocks) {
+                    if slot.compare_exchange(COARSE, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        self.coarse.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            } else if e != 0 && d == self.levels {
+                let words = Self::child(e);
+                let mut x = b;
+                while x < stop {
+                    let bit = x % LEAF_BLOCKS;
+                    let (w, off) = ((bit / 64) as usize, bit % 64);
+                    let n = (64 - off).min(stop - x);
+                    let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << off };
+                    let old = words[w].fetch_and(!mask as usize, Ordering::AcqRel) as u64;
+                    self.bits.fetch_sub(u64::from((old & mask).count_ones()), Ordering::Relaxed);
+                    x += n;
+                }
+            } else if e != 0 {
+                self.clear_in(Self::child(e), d + 1, b, stop);
+            }
+            b = stop;
+        }
+    }
+
+    /// Marks everything dirty (a full resync) without allocating.
+    pub(crate) fn set_all(&self) {
+        for slot in self.root {
+            let old = slot.swap(COARSE, Ordering::AcqRel);
+            if old != COARSE {
+                self.coarse.fetch_add(1, Ordering::Relaxed);
+            }
+            if old != 0 && old != COARSE {
+                // Exclusive by the caller's contract (no I/O uses the bitmap).
+                self.free_subtree(old, 0);
+            }
+        }
+        self.pages.store(0, Ordering::Relaxed);
+        self.nodes.store(0, Ordering::Relaxed);
+        self.bits.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the whole bitmap went coarse at the root (full resync).
+    pub(crate) fn all_coarse(&self) -> bool {
+        self.root.iter().all(|s| s.load(Ordering::Acquire) == COARSE)
+    }
+
+    fn free_subtree(&self, e: usize, d: u32) {
+        if d < self.levels {
+            for c in Self::child(e) {
+                let ce = c.load(Ordering::Acquire);
+                if ce != 0 && ce != COARSE {
+                    self.free_subtree(ce, d + 1);
+                }
+            }
+        }
+        // SAFETY: `e` is a node of this bitmap that nothing references any
+        // more (its parent entry was replaced or the bitmap is dropped).
+        unsafe { self.alloc.free(NonNull::new_unchecked(e as *mut Node)) };
+    }
+
+    /// Bytes of memory held (root excluded).
+    pub(crate) fn bytes_held(&self) -> u64 {
+        let s = self.stats();
+        (s.pages + s.nodes) * core::mem::size_of::<Node>() as u64
+    }
+}
+
+enum Probe {
+    Dirty,
+    CleanUntil(u64),
+}
+
+impl<A: NodeAlloc> Drop for DirtyBitmap<'_, A> {
+    fn drop(&mut self) {
+        for slot in self.root {
+            let e = slot.swap(0, Ordering::AcqRel);
+            if e != 0 && e != COARSE {
+                self.free_subtree(e, 0);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::cell::Cell;
+    use std::collections::BTreeSet;
+    use std::vec::Vec;
+
+    /// A test allocator that can be told to fail.
+    #[derive(Default)]
+    struct TestAlloc {
+        fail_after: Cell<Option<u64>>,
+        live: Cell<i64>,
+    }
+
+    impl NodeAlloc for &TestAlloc {
+        fn alloc(&self) -> Option<NonNull<Node>> {
+            if let Some(n) = self.fail_after.get() {
+                if n == 0 {
+                    return None;
+                }
+                self.fail_after.set(Some(n - 1));
+            }
+            self.live.set(self.live.get() + 1);
+            // SAFETY: Node has a non-zero size.
+            NonNull::new(unsafe { alloc_zeroed(Layout::new::<Node>()) }.cast())
+        }
+        unsafe fn free(&self, node: NonNull<Node>) {
+            self.live.set(self.live.get() - 1);
+            // SAFETY: Allocated above with the same layout.
+            unsafe { dealloc(node.as_ptr().cast(), Layout::new::<Node>()) };
+        }
+    }
+
+    fn root(n: usize) -> Vec<AtomicUsize> {
+        (0..n).map(|_| AtomicUsize::new(0)).collect()
+    }
+
+    #[test]
+    fn shape_of_arrays() {
+        assert_eq!(shape(1), (0, 1));
+        assert_eq!(shape(LEAF_BLOCKS * 512), (0, 512));
+        assert_eq!(shape(LEAF_BLOCKS * 512 + 1), (1, 2));
+        // 1 PiB at 4 KiB blocks: 32 root entries, 256 bytes while clean.
+        assert_eq!(shape(1u64 << 38), (2, 32));
+        assert_eq!(shape(u64::MAX).1 <= 512, true);
+    }
+
+    #[test]
+    fn clean_costs_nothing_and_pages_on_demand() {
+        let a = TestAlloc::default();
+        let r = root(32);
+        let bm = DirtyBitmap::new(&a, &r, 1u64 << 38).unwrap();
+        assert!(bm.is_clean());
+        assert_eq!(a.live.get(), 0);
+        bm.set(5, 3);
+        bm.set((1u64 << 37) + 7, 1);
+        let s = bm.stats();
+        assert_eq!((s.pages, s.bits, s.coarse), (2, 4, 0));
+        assert_eq!(s.nodes, 4);
+        assert_eq!(bm.next_dirty(0), Some(5));
+        assert_eq!(bm.next_dirty(8), Some((1u64 << 37) + 7));
+        assert_eq!(bm.next_run(0, 100, 1 << 20), Some((5, 3)));
+        bm.clear(5, 3);
+        assert_eq!(bm.next_dirty(0), Some((1u64 << 37) + 7));
+        assert_eq!(bm.stats().bits, 1);
+        drop(bm);
+        assert_eq!(a.live.get(), 0);
+    }
+
+    #[test]
+    fn out_of_memory_goes_coarse_never_loses_a_write() {
+        let a = TestAlloc::default();
+        a.fail_after.set(Some(0));
+        let r = root(shape(LEAF_BLOCKS * 4).1);
+        let bm = DirtyBitmap::new(&a, &r, LEAF_BLOCKS * 4).unwrap();
+        bm.set(LEAF_BLOCKS + 10, 2);
+        assert_eq!(bm.stats().coarse, 1);
+        // The whole leaf range is dirty now.
+        assert_eq!(bm.next_dirty(0), Some(LEAF_BLOCKS));
+        assert_eq!(bm.next_clean(LEAF_BLOCKS), 2 * LEAF_BLOCKS);
+        // Clearing part of it keeps it coarse; clearing all of it cleans it.
+        bm.clear(LEAF_BLOCKS, 100);
+        assert!(bm.is_dirty(LEAF_BLOCKS + 10));
+        bm.clear(LEAF_BLOCKS, LEAF_BLOCKS);
+        assert!(bm.is_clean());
+        assert_eq!(bm.stats().coarse, 0);
+    }
+
+    #[test]
+    fn runs_respect_alignment_and_max() {
+        let a = TestAlloc::default();
+        let r = root(1);
+        let bm = DirtyBitmap::new(&a, &r, 10_000).unwrap();
+        bm.set(250, 100);
+        assert_eq!(bm.next_run(0, 1000, 256), Some((250, 6)));
+        assert_eq!(bm.next_run(256, 1000, 256), Some((256, 94)));
+        assert_eq!(bm.next_run(256, 10, 256), Some((256, 10)));
+        bm.set(9_990, 100);
+        assert_eq!(bm.next_run(9_000, 1000, 256), Some((9_990, 10)));
+        bm.set_all();
+        assert!(bm.all_coarse());
+        assert_eq!(bm.next_run(0, 1000, 256), Some((0, 256)));
+        bm.clear(0, 10_000);
+        assert!(bm.is_clean());
+    }
+
+    /// A small xorshift generator: deterministic property tests without crates.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn matches_a_model_with_allocation_failures() {
+        for seed in 1..40u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let blocks = 1 + rng.next() % (LEAF_BLOCKS * 1100);
+            let a = TestAlloc::default();
+            if seed % 3 == 0 {
+                a.fail_after.set(Some(rng.next() % 6));
+            }
+            let r = root(shape(blocks).1);
+            let bm = DirtyBitmap::new(&a, &r, blocks).unwrap();
+            let mut model = BTreeSet::new();
+            for _ in 0..200 {
+                let start = rng.next() % blocks;
+                let len = 1 + rng.next() % 300;
+                if rng.next() % 4 == 0 {
+                    // Clear only ranges the model knows are set exactly
+                    // (coarse subtrees may keep more dirty: a superset).
+                    bm.clear(start, len);
+                    for b in start..(start + len).min(blocks) {
+                        model.remove(&b);
+                    }
+                } else {
+                    bm.set(start, len);
+                    for b in start..(start + len).min(blocks) {
+                        model.insert(b);
+                    }
+                }
+                // Every block the model holds dirty is dirty (never lost).
+                for &b in model.iter().take(50) {
+                    assert!(bm.is_dirty(b), "seed {seed}: block {b} lost");
+                }
+            }
+            // Walking runs visits every dirty block of the model.
+            let mut walked = 0u64;
+            let mut b = 0;
+            while let Some((s, n)) = bm.next_run(b, 4096, 2048) {
+                assert!(n > 0);
+                walked += n;
+                b = s + n;
+            }
+            assert!(walked >= model.len() as u64, "seed {seed}");
+            if a.fail_after.get().is_none() {
+                assert_eq!(walked, model.len() as u64, "seed {seed}: exact without OOM");
+                assert_eq!(bm.stats().bits, model.len() as u64);
+            }
+            drop(bm);
+            assert_eq!(a.live.get(), 0, "seed {seed}: leak");
+        }
+    }
+}
