@@ -41,6 +41,20 @@ sysfs_param! {
     desc: "Act as md (major 9, /dev/mdN, /proc/mdstat) when md_mod is not loaded (default: Y)"
 }
 
+sysfs_param! {
+    /// Resync speed below which fr1 never throttles (KiB/s, md's default).
+    static SPEED_LIMIT_MIN: u32 = 1000, name: "speed_limit_min",
+    ops: param_ops_uint, ctype: "uint", perm: 0o644,
+    desc: "Resync speed (KiB/s) below which resync is never throttled (default: 1000)"
+}
+
+sysfs_param! {
+    /// Resync speed above which fr1 always throttles (KiB/s, md's default).
+    static SPEED_LIMIT_MAX: u32 = 200000, name: "speed_limit_max",
+    ops: param_ops_uint, ctype: "uint", perm: 0o644,
+    desc: "Resync speed (KiB/s) above which resync is always throttled (default: 200000)"
+}
+
 /// The loaded module.
 struct Fr1Module {
     _loaded: registry::Loaded,

@@ -15,6 +15,7 @@ use kernel::{
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
+use crate::logic::interlock::bucket_of;
 use crate::logic::slots::FailError;
 use crate::sys::bio::{Bio, BioSet, OpClass, Status};
 
@@ -40,8 +41,13 @@ pub(crate) struct IoCtx {
     uptodate: AtomicBool,
     slot: u32,
     tried: u32,
+    /// The interlock bucket the master write holds, or [`NO_BUCKET`].
+    bucket: u32,
     next: *mut IoCtx,
 }
+
+/// `IoCtx::bucket` of bios that hold no interlock bucket (reads, flushes).
+const NO_BUCKET: u32 = u32::MAX;
 
 // Bios follow the front pad: it must keep them aligned.
 const _: () = assert!(core::mem::size_of::<IoCtx>() % core::mem::align_of::<bindings::bio>() == 0);
@@ -73,6 +79,7 @@ impl IoCtx {
                 uptodate: AtomicBool::new(false),
                 slot,
                 tried: 1 << slot,
+                bucket: NO_BUCKET,
                 next: core::ptr::null_mut(),
             })
         };
@@ -111,13 +118,23 @@ impl Array {
 
     fn write(&self, master: Bio) {
         self.enter_write();
+        // Bios never cross a region (chunk_sectors), so one bucket covers it.
+        let bucket = if master.sectors() > 0 {
+            let b = bucket_of(master.sector());
+            self.interlock_enter_write(b);
+            b as u32
+        } else {
+            NO_BUCKET
+        };
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         let mut clones: [Option<Bio>; MAX_MIRRORS as usize] =
             [const { None }; MAX_MIRRORS as usize];
         let mut primary: *mut IoCtx = core::ptr::null_mut();
         let mut n = 0;
+        let mut missed = 0u32;
         for slot in 0..raid_disks {
             let Some(member) = self.slot_get(slot, true) else {
+                missed |= 1 << slot;
                 continue;
             };
             let (mut clone, ctx) = self.bioset.clone_for(&master, member);
@@ -129,18 +146,21 @@ impl Array {
             clones[slot as usize] = Some(clone);
             n += 1;
         }
-        if n < raid_disks {
-            self.record_missed_write(master.sector(), master.sectors());
+        if missed != 0 && master.sectors() > 0 {
+            self.record_missed_write(missed, master.sector(), master.sectors());
         }
         if primary.is_null() {
             master.end(Status::IOERR);
-            self.exit_write();
+            self.end_write(bucket);
             self.end_master();
             return;
         }
         // SAFETY: `primary` was initialised above and nothing completes
         // before the clones are submitted below.
-        unsafe { (*primary).remaining.store(n, Ordering::Release) };
+        unsafe {
+            (*primary).remaining.store(n, Ordering::Release);
+            (*primary).bucket = bucket;
+        }
         // The primary context owns the master from here on.
         let _ = master.into_raw();
         for clone in clones.into_iter().flatten() {
@@ -148,7 +168,15 @@ impl Array {
         }
     }
 
-    fn mirrors(&self) -> [Mirror; MAX_MIRRORS as usize] {
+    /// A write finished: releases its interlock bucket and the freeze count.
+    fn end_write(&self, bucket: u32) {
+        if bucket != NO_BUCKET {
+            self.interlock_exit_write(bucket as usize);
+        }
+        self.exit_write();
+    }
+
+    pub(crate) fn mirrors(&self) -> [Mirror; MAX_MIRRORS as usize] {
         let st = self.state();
         let mut m = [Mirror::default(); MAX_MIRRORS as usize];
         for (i, (mirror, slot)) in m.iter_mut().zip(self.slot.iter()).enumerate() {
@@ -315,7 +343,7 @@ impl Array {
             } else {
                 match self.fail_slot(slot, "rewrite after read error failed") {
                     Ok(()) | Err(FailError::AlreadyFaulty) => {
-                        self.record_missed_write(sector, sectors)
+                        self.record_missed_write(1 << slot, sector, sectors)
                     }
                     Err(_) => {}
                 }
@@ -324,17 +352,17 @@ impl Array {
         self.unfreeze();
     }
 
-    // ---- the write gate for repairs (md's freeze_array) ----
+    // ---- the write gate for repairs and member changes (md's freeze_array) ----
 
     fn enter_write(&self) {
         loop {
             self.writes_inflight.fetch_add(1, Ordering::SeqCst);
-            if !self.frozen.load(Ordering::SeqCst) {
+            if self.frozen.load(Ordering::SeqCst) == 0 {
                 return;
             }
             self.exit_write();
             let mut g = self.freeze_lock.lock();
-            while self.frozen.load(Ordering::SeqCst) {
+            while self.frozen.load(Ordering::SeqCst) != 0 {
                 self.freeze_cv.wait(&mut g);
             }
         }
@@ -342,27 +370,64 @@ impl Array {
 
     fn exit_write(&self) {
         if self.writes_inflight.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.frozen.load(Ordering::SeqCst)
+            && self.frozen.load(Ordering::SeqCst) != 0
         {
             let _g = self.freeze_lock.lock();
             self.freeze_cv.notify_all();
         }
     }
 
-    /// Blocks new writes and waits for those in flight. Only the (single)
-    /// retry worker freezes.
-    fn freeze(&self) {
-        self.frozen.store(true, Ordering::SeqCst);
+    /// Blocks new writes and waits for those in flight. Nests: writes go on
+    /// when every freezer has unfrozen.
+    pub(crate) fn freeze(&self) {
+        self.frozen.fetch_add(1, Ordering::SeqCst);
         let mut g = self.freeze_lock.lock();
         while self.writes_inflight.load(Ordering::SeqCst) != 0 {
             self.freeze_cv.wait(&mut g);
         }
     }
 
-    fn unfreeze(&self) {
+    /// Undoes one [`Array::freeze`].
+    pub(crate) fn unfreeze(&self) {
         let _g = self.freeze_lock.lock();
-        self.frozen.store(false, Ordering::SeqCst);
+        self.frozen.fetch_sub(1, Ordering::SeqCst);
         self.freeze_cv.notify_all();
+    }
+
+    // ---- the region interlock (see logic::interlock) ----
+
+    fn interlock_enter_write(&self, b: usize) {
+        while !self.interlock.try_enter_write(b) {
+            let mut g = self.interlock_lock.lock();
+            while !self.interlock.write_may_retry(b) {
+                self.interlock_cv.wait(&mut g);
+            }
+        }
+    }
+
+    fn interlock_exit_write(&self, b: usize) {
+        if self.interlock.exit_write(b) {
+            let _g = self.interlock_lock.lock();
+            self.interlock_cv.notify_all();
+        }
+    }
+
+    /// The resync holds the region of `sector` once this returns.
+    pub(crate) fn interlock_raise(&self, sector: u64) -> usize {
+        let b = bucket_of(sector);
+        self.interlock.raise_barrier(b);
+        let mut g = self.interlock_lock.lock();
+        while !self.interlock.resync_may_copy(b) {
+            self.interlock_cv.wait(&mut g);
+        }
+        b
+    }
+
+    /// Releases a region taken by [`Array::interlock_raise`].
+    pub(crate) fn interlock_lower(&self, b: usize) {
+        let _g = self.interlock_lock.lock();
+        self.interlock.lower_barrier(b);
+        self.interlock_cv.notify_all();
     }
 }
 
@@ -409,7 +474,9 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
             u64::from(master.bi_iter.bi_size >> 9),
         );
         match array.fail_slot(slot, "write error") {
-            Ok(()) | Err(FailError::AlreadyFaulty) => array.record_missed_write(sector, sectors),
+            Ok(()) | Err(FailError::AlreadyFaulty) => {
+                array.record_missed_write(1 << slot, sector, sectors)
+            }
             // The last copy: keep it, the error goes up (unless another
             // in-sync member wrote the data).
             Err(FailError::LastInSync) | Err(FailError::Empty) => {}
@@ -429,13 +496,13 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         } else {
             Status::IOERR
         };
-        let (master, pclone) = (primary.master, primary.clone);
+        let (master, pclone, bucket) = (primary.master, primary.clone, primary.bucket);
         // SAFETY: The last completion owns the master and the primary clone.
         unsafe {
             Bio::from_raw(master).expect("master").end(status);
             Bio::from_raw(pclone).expect("primary clone").put();
         }
-        array.exit_write();
+        array.end_write(bucket);
         array.end_master();
     }
 }

@@ -49,7 +49,13 @@ pub(crate) fn dispatch(array: &Arc<Array>, cmd: u32, arg: usize) -> Result<i32> 
         }
         Cmd::AddNewDisk => {
             let info: MduDiskInfo = user(size_of::<MduDiskInfo>()).reader().read()?;
-            array.add_new_disk(&info)?;
+            if array.is_running() {
+                // md's "add to a running array": fr1 copies what is missing
+                // (never trusts MD_DISK_SYNC, unlike md on build arrays).
+                array.hot_add(DevNum::from_parts(info.major, info.minor).map_err(to_error)?)?;
+            } else {
+                array.add_new_disk(&info)?;
+            }
         }
         // md ignores RUN_ARRAY's argument; so does fr1.
         Cmd::RunArray => array.run()?,
@@ -60,12 +66,7 @@ pub(crate) fn dispatch(array: &Arc<Array>, cmd: u32, arg: usize) -> Result<i32> 
             array.set_disk_faulty(DevNum::from_user_arg(arg).map_err(to_error)?)?
         }
         Cmd::HotRemoveDisk => array.hot_remove(DevNum::from_user_arg(arg).map_err(to_error)?)?,
-        Cmd::HotAddDisk => {
-            DevNum::from_user_arg(arg).map_err(to_error)?;
-            array.configured()?;
-            // Adding to a running array needs the resync engine.
-            return Err(EOPNOTSUPP);
-        }
+        Cmd::HotAddDisk => array.hot_add(DevNum::from_user_arg(arg).map_err(to_error)?)?,
         // The write-intent bitmap is fr1's own, in memory.
         Cmd::SetBitmapFile => return Err(EINVAL),
     }
@@ -73,6 +74,10 @@ pub(crate) fn dispatch(array: &Arc<Array>, cmd: u32, arg: usize) -> Result<i32> 
 }
 
 impl Array {
+    fn is_running(&self) -> bool {
+        self.config.lock().phase == Phase::Running
+    }
+
     /// ENODEV until SET_ARRAY_INFO, as md.
     fn configured(&self) -> Result {
         match self.config.lock().phase {

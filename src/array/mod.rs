@@ -18,24 +18,28 @@
 
 pub(crate) mod io;
 pub(crate) mod ioctl;
+pub(crate) mod resync;
 
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     bindings, new_condvar, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
-    sync::{Arc, Completion, CondVar, Mutex, SpinLockIrq},
+    sync::{Arc, Completion, CondVar, Mutex, SetOnce, SpinLockIrq},
     workqueue::Work,
 };
 
 use crate::logic::abi::{self, DevNum, Geometry, MAX_MIRRORS};
 use crate::logic::errno::Errno;
+use crate::logic::interlock::Interlock;
 use crate::logic::mdstat::{self, ArrayStatus, MemberStatus, RunState, SyncStatus};
 use crate::logic::slots::{FailError, Slots};
 use crate::registry::Identity;
 use crate::sys::bio::BioSet;
 use crate::sys::disk::{self, Disk};
+use crate::sys::kthread::KThread;
 use crate::sys::member::Member;
+use crate::sys::nodes::Bitmap;
 use io::IoCtx;
 
 /// Longest array name (`md255`, `fr255`) plus NUL.
@@ -59,6 +63,12 @@ struct Slot {
     desc_nr: AtomicU32,
     /// Read errors corrected by rewriting (md's `dev-*/errors`).
     corrected: AtomicU32,
+    /// The device that last held the slot (kernel `dev_t`, 0: none): a
+    /// re-add of it may resync incrementally.
+    saved_dev: AtomicU32,
+    /// The slot's bitmap records missed writes (it held a member since the
+    /// array started).
+    tracking: AtomicBool,
 }
 
 impl Slot {
@@ -69,6 +79,8 @@ impl Slot {
             next_seq: AtomicU64::new(0),
             desc_nr: AtomicU32::new(0),
             corrected: AtomicU32::new(0),
+            saved_dev: AtomicU32::new(0),
+            tracking: AtomicBool::new(false),
         }
     }
 }
@@ -93,6 +105,8 @@ struct Config {
     disk: Option<Disk>,
     /// Size of the array in sectors (while running).
     sectors: u64,
+    /// The resync thread, while one exists.
+    resync: Option<KThread<Array>>,
 }
 
 /// An fr1 array.
@@ -124,8 +138,9 @@ pub(crate) struct Array {
     retry: AtomicPtr<IoCtx>,
     #[pin]
     retry_work: Work<Array>,
-    /// Writes wait while a read error is repaired (md's freeze_array).
-    frozen: AtomicBool,
+    /// Writes wait while this is non-zero (md's freeze_array): read-error
+    /// repair and member changes.
+    frozen: AtomicU32,
     writes_inflight: AtomicUsize,
     #[pin]
     freeze_lock: SpinLockIrq<()>,
@@ -133,6 +148,18 @@ pub(crate) struct Array {
     freeze_cv: CondVar,
     /// Writes that did not reach every member (the dirty-bitmap hook).
     missed_writes: AtomicU64,
+    /// One dirty bitmap per slot, created by RUN_ARRAY.
+    bitmaps: SetOnce<KVec<Bitmap>>,
+    /// Log2 of the bitmap block size in sectors.
+    block_shift: AtomicU32,
+    /// Resync copies and user writes never overlap (see `logic::interlock`).
+    interlock: Interlock,
+    #[pin]
+    interlock_lock: SpinLockIrq<()>,
+    #[pin]
+    interlock_cv: CondVar,
+    /// Progress of the running resync.
+    pub(crate) sync: resync::Progress,
 }
 
 kernel::impl_has_work! {
@@ -157,6 +184,7 @@ impl Array {
                     geometry: None,
                     disk: None,
                     sectors: 0,
+                    resync: None,
                 }),
                 slots: AtomicU64::new(0),
                 slot: [const { Slot::new() }; MAX_MIRRORS as usize],
@@ -170,11 +198,17 @@ impl Array {
                 bioset <- BioSet::new(),
                 retry: AtomicPtr::new(core::ptr::null_mut()),
                 retry_work <- new_work!("fr1::retry_work"),
-                frozen: AtomicBool::new(false),
+                frozen: AtomicU32::new(0),
                 writes_inflight: AtomicUsize::new(0),
                 freeze_lock <- new_spinlock_irq!(()),
                 freeze_cv <- new_condvar!(),
                 missed_writes: AtomicU64::new(0),
+                bitmaps: SetOnce::new(),
+                block_shift: AtomicU32::new(3),
+                interlock: Interlock::default(),
+                interlock_lock <- new_spinlock_irq!(()),
+                interlock_cv <- new_condvar!(),
+                sync: resync::Progress::default(),
             }? Error),
             GFP_KERNEL,
         )?;
@@ -313,6 +347,7 @@ impl Array {
         }
         let g = abi::validate_set_array_info(info, self.minor)?;
         self.raid_disks.store(g.raid_disks, Ordering::SeqCst);
+        self.block_shift.store(g.block_shift, Ordering::SeqCst);
         cfg.geometry = Some(g);
         cfg.phase = Phase::Configured;
         Ok(())
@@ -450,6 +485,17 @@ impl Array {
         if sectors == 0 {
             return Err(EINVAL);
         }
+        let blocks = sectors.div_ceil(1 << g.block_shift);
+        let mut maps = KVec::with_capacity(g.raid_disks as usize, GFP_KERNEL)?;
+        for slot in 0..g.raid_disks {
+            maps.push(crate::sys::nodes::new_bitmap(blocks)?, GFP_KERNEL)?;
+            self.slot[slot as usize]
+                .tracking
+                .store(st.present(slot), Ordering::SeqCst);
+        }
+        if !self.bitmaps.populate(maps) {
+            return Err(EBUSY);
+        }
         self.restack_limits(&cfg)?;
         if let Some(d) = cfg.disk.as_ref() {
             d.set_capacity(sectors);
@@ -489,6 +535,7 @@ impl Array {
     /// recorded and logged; the last in-sync member is never failed.
     fn fail_slot(&self, slot: u32, reason: &str) -> core::result::Result<(), FailError> {
         let st = self.update_state(|s| s.fail(slot))?;
+        self.remember_member(slot);
         let p = self
             .slot
             .get(slot as usize)
@@ -513,6 +560,19 @@ impl Array {
         Ok(())
     }
 
+    /// The member in `slot` left the in-sync set: its bitmap records what
+    /// it misses from now on, for a later re-add of the same device.
+    fn remember_member(&self, slot: u32) {
+        let Some(s) = self.slot.get(slot as usize) else {
+            return;
+        };
+        if let Some(m) = self.slot_get_present(slot) {
+            s.saved_dev.store(m.dev().to_kdev(), Ordering::SeqCst);
+            self.slot_put(slot);
+        }
+        s.tracking.store(true, Ordering::SeqCst);
+    }
+
     fn set_disk_faulty(&self, dev: DevNum) -> Result {
         let cfg = self.config.lock();
         if cfg.phase != Phase::Running && cfg.phase != Phase::Configured {
@@ -532,6 +592,7 @@ impl Array {
             return Err(ENODEV);
         }
         let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
+        self.remember_member(slot);
         let member = self.detach_slot(&cfg, slot)?;
         pr_info!(
             "{}: removed {} from slot {}\n",
@@ -608,6 +669,11 @@ impl Array {
     /// members are unbound, and their holder links removed, while the disk
     /// is still registered).
     fn teardown(&self, cfg: &mut Config) {
+        // The resync thread sees the request between two copies and exits;
+        // what it did not copy stays dirty.
+        if let Some(t) = cfg.resync.take() {
+            t.stop();
+        }
         // New bios fail from here on; the bios already in the data path
         // counted themselves in `inflight` before they checked `running`.
         self.running.store(false, Ordering::SeqCst);
@@ -690,20 +756,31 @@ impl Array {
             members: &list[..n],
             blocks_kib: if running { cfg.sectors / 2 } else { sum / 2 },
             slots_in_sync: &in_sync[..g.raid_disks as usize],
-            sync: if running && self.resync_pending.load(Ordering::Relaxed) {
-                SyncStatus::Pending
-            } else {
-                SyncStatus::Idle
+            sync: match self.sync.snapshot() {
+                Some(p) if running => SyncStatus::Running(p),
+                _ if running && self.resync_pending.load(Ordering::Relaxed) => SyncStatus::Pending,
+                _ => SyncStatus::Idle,
             },
         };
         let _ = mdstat::write_array(w, &status);
     }
 
-    /// The hook where every write that did not reach every member is
-    /// recorded. The dirty bitmap (next issue) records the range here,
-    /// before the upper bio completes.
-    fn record_missed_write(&self, _sector: u64, _sectors: u64) {
+    /// Records, before the upper bio completes, that the slots in
+    /// `missed` (a bit mask) did not get the write of `sectors` at `sector`:
+    /// their dirty bitmaps mark the blocks.
+    fn record_missed_write(&self, missed: u32, sector: u64, sectors: u64) {
         self.missed_writes.fetch_add(1, Ordering::Relaxed);
+        let Some(maps) = self.bitmaps.as_ref() else {
+            return;
+        };
+        let shift = self.block_shift.load(Ordering::Relaxed);
+        let first = sector >> shift;
+        let end = (sector + sectors.max(1)).div_ceil(1 << shift);
+        for (slot, bm) in maps.iter().enumerate() {
+            if missed & (1 << slot) != 0 && self.slot[slot].tracking.load(Ordering::SeqCst) {
+                bm.set(first, end - first);
+            }
+        }
     }
 }
 

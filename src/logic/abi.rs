@@ -18,6 +18,11 @@ pub(crate) const MAX_DESC_NR: i32 = 26;
 /// What `mdadm --detail` probes with GET_DISK_INFO (`MD_SB_DISKS`).
 pub(crate) const MD_SB_DISKS: i32 = 27;
 
+/// The dirty bitmap's default block size (fr1's granularity).
+pub(crate) const DEFAULT_BLOCK_BYTES: u32 = 4096;
+/// The largest bitmap block size.
+pub(crate) const MAX_BLOCK_BYTES: u32 = 64 << 20;
+
 /// `mdu_array_info_t.state` bit: the array is clean (no initial resync).
 pub(crate) const MD_SB_CLEAN: i32 = 1 << 0;
 
@@ -241,8 +246,11 @@ pub(crate) struct Geometry {
     pub(crate) member_sectors: u64,
     /// The user asserted the members are identical (`--assume-clean`).
     pub(crate) clean: bool,
-    /// Stored and reported back; meaningless for RAID1.
+    /// `chunk_size` as given: fr1 uses it as the dirty bitmap's block size
+    /// (0: [`DEFAULT_BLOCK_BYTES`]); md ignores it for RAID1.
     pub(crate) chunk_size: i32,
+    /// Log2 of the bitmap block size in sectors.
+    pub(crate) block_shift: u32,
     /// Stored and reported back; meaningless for RAID1.
     pub(crate) layout: i32,
     /// Reported back by GET_ARRAY_INFO.
@@ -272,14 +280,20 @@ pub(crate) fn validate_set_array_info(info: &MduArrayInfo, minor: u32) -> Result
         return Err(Errno::Inval);
     }
     let size_kib = u64::try_from(info.size).map_err(|_| Errno::Inval)?;
-    if info.chunk_size < 0 || info.layout < 0 {
+    if info.layout < 0 {
         return Err(Errno::Inval);
     }
+    let block = match u32::try_from(info.chunk_size).map_err(|_| Errno::Inval)? {
+        0 => DEFAULT_BLOCK_BYTES,
+        b if b.is_power_of_two() && (DEFAULT_BLOCK_BYTES..=MAX_BLOCK_BYTES).contains(&b) => b,
+        _ => return Err(Errno::Inval),
+    };
     Ok(Geometry {
         raid_disks,
         member_sectors: size_kib * 2,
         clean: info.state & MD_SB_CLEAN != 0,
         chunk_size: info.chunk_size,
+        block_shift: (block / 512).trailing_zeros(),
         layout: info.layout,
         ctime: info.ctime,
     })
@@ -389,6 +403,12 @@ mod tests {
         assert_eq!(bad(|i| i.state = 1 << 8), Err(Errno::Inval));
         assert_eq!(bad(|i| i.nr_disks = -2), Err(Errno::Inval));
         assert_eq!(bad(|i| i.size = 1024).unwrap().member_sectors, 2048);
+        assert_eq!(g.block_shift, 3, "4 KiB blocks by default");
+        assert_eq!(bad(|i| i.chunk_size = 65536).unwrap().block_shift, 7);
+        assert_eq!(bad(|i| i.chunk_size = 64 << 20).unwrap().block_shift, 17);
+        assert_eq!(bad(|i| i.chunk_size = 2048), Err(Errno::Inval));
+        assert_eq!(bad(|i| i.chunk_size = 12288), Err(Errno::Inval));
+        assert_eq!(bad(|i| i.chunk_size = 128 << 20), Err(Errno::Inval));
         assert!(!bad(|i| i.state = 0).unwrap().clean);
     }
 

@@ -20,6 +20,8 @@
 //! write can touch (the region interlock). Nodes are freed only when the
 //! whole bitmap is dropped, when no I/O uses it.
 
+use core::num::NonZeroU64;
+use core::ops::Deref;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -66,13 +68,14 @@ pub(crate) struct Stats {
 ///
 /// # Invariants
 ///
-/// `root` holds `root_len` entries; every non-zero, non-[`COARSE`] entry at
+/// `root` holds at least `root_len` entries (the first `root_len` are used); every non-zero, non-[`COARSE`] entry at
 /// depth `d < levels` points to an interior node allocated by `A` and at
 /// depth `levels` to a leaf, all owned by this bitmap. A subtree at depth `d`
 /// covers `LEAF_BLOCKS * FANOUT^(levels - d)` blocks.
-pub(crate) struct DirtyBitmap<'r, A: NodeAlloc> {
+pub(crate) struct DirtyBitmap<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> {
     alloc: A,
-    root: &'r [AtomicUsize],
+    root: R,
+    root_len: usize,
     levels: u32,
     blocks: u64,
     pages: AtomicU64,
@@ -83,29 +86,36 @@ pub(crate) struct DirtyBitmap<'r, A: NodeAlloc> {
 
 // SAFETY: All shared state is atomic; nodes are only freed by `drop`, which
 // has exclusive access.
-unsafe impl<A: NodeAlloc + Sync> Sync for DirtyBitmap<'_, A> {}
+unsafe impl<A: NodeAlloc + Sync, R: Deref<Target = [AtomicUsize]> + Sync> Sync
+    for DirtyBitmap<A, R>
+{
+}
 // SAFETY: As above.
-unsafe impl<A: NodeAlloc + Send> Send for DirtyBitmap<'_, A> {}
+unsafe impl<A: NodeAlloc + Send, R: Deref<Target = [AtomicUsize]> + Send> Send
+    for DirtyBitmap<A, R>
+{
+}
 
 /// Interior levels and root entries needed for `blocks` blocks.
 pub(crate) fn shape(blocks: u64) -> (u32, usize) {
     let mut levels = 0;
-    let mut cover = LEAF_BLOCKS;
-    while blocks.div_ceil(cover) > FANOUT as u64 {
+    let mut cover = NonZeroU64::new(LEAF_BLOCKS).unwrap_or(NonZeroU64::MIN);
+    while blocks.div_ceil(cover.get()) > FANOUT as u64 {
         levels += 1;
-        cover = cover.saturating_mul(FANOUT as u64);
+        cover = cover.saturating_mul(NonZeroU64::new(FANOUT as u64).unwrap_or(NonZeroU64::MIN));
     }
-    (levels, blocks.div_ceil(cover).max(1) as usize)
+    (levels, blocks.div_ceil(cover.get()).max(1) as usize)
 }
 
-impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
-    /// A clean bitmap over `blocks` blocks using `root` (of
+impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
+    /// A clean bitmap over `blocks` blocks using `root` (at least
     /// [`shape`]`(blocks).1` zeroed entries) as its root.
-    pub(crate) fn new(alloc: A, root: &'r [AtomicUsize], blocks: u64) -> Option<Self> {
+    pub(crate) fn new(alloc: A, root: R, blocks: u64) -> Option<Self> {
         let (levels, len) = shape(blocks);
         (root.len() >= len).then_some(DirtyBitmap {
             alloc,
-            root: &root[..len],
+            root,
+            root_len: len,
             levels,
             blocks,
             pages: AtomicU64::new(0),
@@ -115,14 +125,21 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
         })
     }
 
+    fn top(&self) -> &[AtomicUsize] {
+        &self.root[..self.root_len]
+    }
+
     /// Number of blocks covered.
     pub(crate) fn blocks(&self) -> u64 {
         self.blocks
     }
 
-    /// Blocks covered by one entry at depth `d` (0: root entries).
-    fn cover(&self, d: u32) -> u64 {
-        LEAF_BLOCKS.saturating_mul((FANOUT as u64).saturating_pow(self.levels - d))
+    /// Blocks covered by one entry at depth `d` (0: root entries). Never
+    /// zero, so dividing by it cannot panic.
+    fn cover(&self, d: u32) -> NonZeroU64 {
+        let c = LEAF_BLOCKS
+            .saturating_mul((FANOUT as u64).saturating_pow(self.levels.saturating_sub(d)));
+        NonZeroU64::new(c).unwrap_or(NonZeroU64::MAX)
     }
 
     /// The entry index of block `b` in its node at depth `d`, and the end of
@@ -131,7 +148,10 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
         let cover = self.cover(d);
         let i = b / cover;
         let idx = if d == 0 { i } else { i % FANOUT as u64 };
-        (idx as usize, (i + 1).saturating_mul(cover))
+        (
+            idx as usize,
+            i.saturating_add(1).saturating_mul(cover.get()),
+        )
     }
 
     /// Usage now.
@@ -150,7 +170,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
     }
 
     /// The entries of the node behind `entry` (non-zero, non-coarse).
-    fn child(entry: usize) -> &'r [AtomicUsize; FANOUT] {
+    fn child<'a>(entry: usize) -> &'a [AtomicUsize; FANOUT] {
         // SAFETY: By the type invariants such an entry points to a live node
         // owned by the bitmap, freed only on drop (which needs `&mut self`).
         unsafe { &(*(entry as *const Node)).words }
@@ -158,7 +178,11 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
 
     /// Gets or creates the child at `slot`; `Err(())` if the subtree is (or
     /// just became) coarse.
-    fn descend(&self, slot: &AtomicUsize, leaf: bool) -> Result<&'r [AtomicUsize; FANOUT], ()> {
+    fn descend<'a>(
+        &'a self,
+        slot: &AtomicUsize,
+        leaf: bool,
+    ) -> Result<&'a [AtomicUsize; FANOUT], ()> {
         let mut e = slot.load(Ordering::Acquire);
         if e == 0 {
             let new = match self.alloc.alloc() {
@@ -198,7 +222,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
         let end = start.saturating_add(count).min(self.blocks);
         let mut b = start;
         while b < end {
-            b = self.set_in(self.root, 0, b, end);
+            b = self.set_in(self.top(), 0, b, end);
         }
     }
 
@@ -232,7 +256,11 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
             let bit = x % LEAF_BLOCKS;
             let (w, off) = ((bit / 64) as usize, bit % 64);
             let n = (64 - off).min(end - x);
-            let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << off };
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << off
+            };
             let old = words[w].fetch_or(mask as usize, Ordering::AcqRel) as u64;
             let added = u64::from((!old & mask).count_ones());
             self.bits.fetch_add(added, Ordering::Relaxed);
@@ -249,7 +277,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
     pub(crate) fn next_dirty(&self, from: u64) -> Option<u64> {
         let mut b = from;
         while b < self.blocks {
-            match self.probe(self.root, 0, b) {
+            match self.probe(self.top(), 0, b) {
                 Probe::Dirty => return Some(b),
                 Probe::CleanUntil(next) => b = next,
             }
@@ -261,7 +289,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
     pub(crate) fn next_clean(&self, from: u64) -> u64 {
         let mut b = from;
         while b < self.blocks {
-            match self.probe_clean(self.root, 0, b) {
+            match self.probe_clean(self.top(), 0, b) {
                 None => return b,
                 Some(next) => b = next,
             }
@@ -283,14 +311,20 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
                 let first = (words[w].load(Ordering::Acquire) as u64) >> off;
                 if first != 0 {
                     let at = b + u64::from(first.trailing_zeros());
-                    return if at == b { Probe::Dirty } else { Probe::CleanUntil(at) };
+                    return if at == b {
+                        Probe::Dirty
+                    } else {
+                        Probe::CleanUntil(at)
+                    };
                 }
                 let leaf_base = b - bit;
                 w += 1;
                 while w < FANOUT {
                     let v = words[w].load(Ordering::Acquire) as u64;
                     if v != 0 {
-                        return Probe::CleanUntil(leaf_base + w as u64 * 64 + u64::from(v.trailing_zeros()));
+                        return Probe::CleanUntil(
+                            leaf_base + w as u64 * 64 + u64::from(v.trailing_zeros()),
+                        );
                     }
                     w += 1;
                 }
@@ -336,7 +370,11 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
     /// blocks (the interlock region): `(start, len)`.
     pub(crate) fn next_run(&self, from: u64, max: u64, align: u64) -> Option<(u64, u64)> {
         let start = self.next_dirty(from)?;
-        let limit = (start / align + 1).saturating_mul(align).min(start.saturating_add(max)).min(self.blocks);
+        let align = NonZeroU64::new(align).unwrap_or(NonZeroU64::MIN);
+        let limit = (start / align + 1)
+            .saturating_mul(align.get())
+            .min(start.saturating_add(max))
+            .min(self.blocks);
         let end = self.next_clean(start).min(limit);
         Some((start, end - start))
     }
@@ -349,7 +387,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
     /// interlock holds it).
     pub(crate) fn clear(&self, start: u64, count: u64) {
         let end = start.saturating_add(count).min(self.blocks);
-        self.clear_in(self.root, 0, start, end);
+        self.clear_in(self.top(), 0, start, end);
     }
 
     fn clear_in(&self, nodes: &[AtomicUsize], d: u32, start: u64, end: u64) {
@@ -364,10 +402,12 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
             if e == COARSE {
                 // Cleared when the copy reached the end of the subtree (or of
                 // the bitmap, for the last one).
-                if stop == sub_end.min(self.blocks) {
-                    if slot.compare_exchange(COARSE, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                        self.coarse.fetch_sub(1, Ordering::Relaxed);
-                    }
+                if stop == sub_end.min(self.blocks)
+                    && slot
+                        .compare_exchange(COARSE, 0, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    self.coarse.fetch_sub(1, Ordering::Relaxed);
                 }
             } else if e != 0 && d == self.levels {
                 let words = Self::child(e);
@@ -376,9 +416,14 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
                     let bit = x % LEAF_BLOCKS;
                     let (w, off) = ((bit / 64) as usize, bit % 64);
                     let n = (64 - off).min(stop - x);
-                    let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << off };
+                    let mask = if n == 64 {
+                        u64::MAX
+                    } else {
+                        ((1u64 << n) - 1) << off
+                    };
                     let old = words[w].fetch_and(!mask as usize, Ordering::AcqRel) as u64;
-                    self.bits.fetch_sub(u64::from((old & mask).count_ones()), Ordering::Relaxed);
+                    self.bits
+                        .fetch_sub(u64::from((old & mask).count_ones()), Ordering::Relaxed);
                     x += n;
                 }
             } else if e != 0 {
@@ -390,7 +435,7 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
 
     /// Marks everything dirty (a full resync) without allocating.
     pub(crate) fn set_all(&self) {
-        for slot in self.root {
+        for slot in self.top() {
             let old = slot.swap(COARSE, Ordering::AcqRel);
             if old != COARSE {
                 self.coarse.fetch_add(1, Ordering::Relaxed);
@@ -407,7 +452,9 @@ impl<'r, A: NodeAlloc> DirtyBitmap<'r, A> {
 
     /// Whether the whole bitmap went coarse at the root (full resync).
     pub(crate) fn all_coarse(&self) -> bool {
-        self.root.iter().all(|s| s.load(Ordering::Acquire) == COARSE)
+        self.top()
+            .iter()
+            .all(|s| s.load(Ordering::Acquire) == COARSE)
     }
 
     fn free_subtree(&self, e: usize, d: u32) {
@@ -436,9 +483,9 @@ enum Probe {
     CleanUntil(u64),
 }
 
-impl<A: NodeAlloc> Drop for DirtyBitmap<'_, A> {
+impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> Drop for DirtyBitmap<A, R> {
     fn drop(&mut self) {
-        for slot in self.root {
+        for slot in self.top() {
             let e = slot.swap(0, Ordering::AcqRel);
             if e != 0 && e != COARSE {
                 self.free_subtree(e, 0);
@@ -492,14 +539,14 @@ mod tests {
         assert_eq!(shape(LEAF_BLOCKS * 512 + 1), (1, 2));
         // 1 PiB at 4 KiB blocks: 32 root entries, 256 bytes while clean.
         assert_eq!(shape(1u64 << 38), (2, 32));
-        assert_eq!(shape(u64::MAX).1 <= 512, true);
+        assert!(shape(u64::MAX).1 <= 512);
     }
 
     #[test]
     fn clean_costs_nothing_and_pages_on_demand() {
         let a = TestAlloc::default();
         let r = root(32);
-        let bm = DirtyBitmap::new(&a, &r, 1u64 << 38).unwrap();
+        let bm = DirtyBitmap::new(&a, r, 1u64 << 38).unwrap();
         assert!(bm.is_clean());
         assert_eq!(a.live.get(), 0);
         bm.set(5, 3);
@@ -522,7 +569,7 @@ mod tests {
         let a = TestAlloc::default();
         a.fail_after.set(Some(0));
         let r = root(shape(LEAF_BLOCKS * 4).1);
-        let bm = DirtyBitmap::new(&a, &r, LEAF_BLOCKS * 4).unwrap();
+        let bm = DirtyBitmap::new(&a, r, LEAF_BLOCKS * 4).unwrap();
         bm.set(LEAF_BLOCKS + 10, 2);
         assert_eq!(bm.stats().coarse, 1);
         // The whole leaf range is dirty now.
@@ -540,7 +587,7 @@ mod tests {
     fn runs_respect_alignment_and_max() {
         let a = TestAlloc::default();
         let r = root(1);
-        let bm = DirtyBitmap::new(&a, &r, 10_000).unwrap();
+        let bm = DirtyBitmap::new(&a, r, 10_000).unwrap();
         bm.set(250, 100);
         assert_eq!(bm.next_run(0, 1000, 256), Some((250, 6)));
         assert_eq!(bm.next_run(256, 1000, 256), Some((256, 94)));
@@ -575,12 +622,12 @@ mod tests {
                 a.fail_after.set(Some(rng.next() % 6));
             }
             let r = root(shape(blocks).1);
-            let bm = DirtyBitmap::new(&a, &r, blocks).unwrap();
+            let bm = DirtyBitmap::new(&a, r, blocks).unwrap();
             let mut model = BTreeSet::new();
             for _ in 0..200 {
                 let start = rng.next() % blocks;
                 let len = 1 + rng.next() % 300;
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     // Clear only ranges the model knows are set exactly
                     // (coarse subtrees may keep more dirty: a superset).
                     bm.clear(start, len);

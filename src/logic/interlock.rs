@@ -79,7 +79,8 @@ impl Interlock {
     /// A write in bucket `b` finished. True when a resync may be waiting for
     /// it (wake the waiters).
     pub(crate) fn exit_write(&self, b: usize) -> bool {
-        self.pending[b].fetch_sub(1, Ordering::SeqCst) == 1 && self.barrier[b].load(Ordering::SeqCst) != 0
+        self.pending[b].fetch_sub(1, Ordering::SeqCst) == 1
+            && self.barrier[b].load(Ordering::SeqCst) != 0
     }
 
     /// A resync copy claims bucket `b`; then it waits for
@@ -100,7 +101,10 @@ impl Interlock {
 
     /// Nothing in flight and nothing held (tests, teardown checks).
     pub(crate) fn is_idle(&self) -> bool {
-        self.pending.iter().chain(self.barrier.iter()).all(|c| c.load(Ordering::SeqCst) == 0)
+        self.pending
+            .iter()
+            .chain(self.barrier.iter())
+            .all(|c| c.load(Ordering::SeqCst) == 0)
     }
 }
 
@@ -115,8 +119,13 @@ mod tests {
     #[test]
     fn regions_and_buckets() {
         assert_eq!(bucket_of(0), bucket_of(REGION_SECTORS - 1));
-        let distinct: std::collections::BTreeSet<usize> = (0..4096).map(|r| bucket_of(r * REGION_SECTORS)).collect();
-        assert!(distinct.len() > 900, "hash spreads regions: {}", distinct.len());
+        let distinct: std::collections::BTreeSet<usize> =
+            (0..4096).map(|r| bucket_of(r * REGION_SECTORS)).collect();
+        assert!(
+            distinct.len() > 900,
+            "hash spreads regions: {}",
+            distinct.len()
+        );
         assert!((0..100_000u64).all(|r| bucket_of(r * REGION_SECTORS) < BUCKETS));
     }
 
@@ -126,7 +135,10 @@ mod tests {
         assert!(il.try_enter_write(3));
         il.raise_barrier(3);
         assert!(!il.resync_may_copy(3));
-        assert!(!il.try_enter_write(3), "a new write waits behind the barrier");
+        assert!(
+            !il.try_enter_write(3),
+            "a new write waits behind the barrier"
+        );
         assert!(il.exit_write(3), "the last write wakes the resync");
         assert!(il.resync_may_copy(3));
         assert!(il.try_enter_write(4), "other buckets are free");

@@ -85,7 +85,10 @@ impl RangeLog {
 /// Up to `N` blocks spread evenly over `[0, blocks)` that satisfy `clean`:
 /// the sample compared against an in-sync member before a re-added device is
 /// trusted (fr1 has no superblock: identity is the user's claim).
-pub(crate) fn sample_blocks<const N: usize>(blocks: u64, clean: impl Fn(u64) -> bool) -> ([u64; N], usize) {
+pub(crate) fn sample_blocks<const N: usize>(
+    blocks: u64,
+    clean: impl Fn(u64) -> bool,
+) -> ([u64; N], usize) {
     let mut out = [0u64; N];
     let mut n = 0;
     if blocks == 0 || N == 0 {
@@ -158,7 +161,13 @@ mod tests {
             log.finish(&mut out);
             assert_eq!((log.dirty_blocks, log.clean_blocks), (10, 1014));
         });
-        assert_eq!(lines, ["resynced dirty blocks 0-9", "resync skipped clean blocks 10-1023"]);
+        assert_eq!(
+            lines,
+            [
+                "resynced dirty blocks 0-9",
+                "resync skipped clean blocks 10-1023"
+            ]
+        );
     }
 
     #[test]
@@ -173,7 +182,10 @@ mod tests {
             log.finish(&mut out);
         });
         assert_eq!(lines.len(), MAX_RANGE_LINES as usize + 1);
-        assert!(lines.last().unwrap().contains("1980 more ranges not logged (1000 dirty blocks copied"));
+        assert!(lines
+            .last()
+            .unwrap()
+            .contains("1980 more ranges not logged (1000 dirty blocks copied"));
     }
 
     #[test]

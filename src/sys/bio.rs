@@ -214,7 +214,12 @@ impl<T> BioSet<T> {
                 unsafe { core::ptr::write_bytes(p, 0, 1) };
                 // SAFETY: As above. `T`'s size is a small compile-time constant.
                 to_result(unsafe {
-                    bindings::bioset_init(p, POOL_SIZE, core::mem::size_of::<T>() as u32, 0)
+                    bindings::bioset_init(
+                        p,
+                        POOL_SIZE,
+                        core::mem::size_of::<T>() as u32,
+                        ffi::FR1_BIOSET_NEED_BVECS as c_int,
+                    )
                 })
             }),
             _ctx: core::marker::PhantomData,
@@ -271,5 +276,108 @@ impl<T> PinnedDrop for BioSet<T> {
         // exited only here; no clone of it is in flight any more (the array
         // drains its I/O before it is dropped).
         unsafe { bindings::bioset_exit(self.inner.get()) };
+    }
+}
+
+/// Pages for resync copies and identity samples.
+pub(crate) struct PageBuf {
+    pages: KVec<kernel::page::Page>,
+}
+
+/// Bytes per page.
+const PAGE: usize = 4096;
+
+impl PageBuf {
+    /// `bytes` (rounded up to pages) of buffer; may sleep.
+    pub(crate) fn new(bytes: usize) -> Result<PageBuf> {
+        let n = bytes.div_ceil(PAGE);
+        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            pages.push(kernel::page::Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(PageBuf { pages })
+    }
+
+    /// Capacity in sectors.
+    pub(crate) fn sectors(&self) -> u64 {
+        (self.pages.len() * PAGE / 512) as u64
+    }
+
+    /// Whether the first `bytes` bytes equal those of `other`.
+    pub(crate) fn same_as(&self, other: &PageBuf, bytes: usize) -> bool {
+        let mut a = [0u8; 512];
+        let mut b = [0u8; 512];
+        let mut off = 0;
+        while off < bytes {
+            let (p, o) = (off / PAGE, off % PAGE);
+            let n = 512.min(bytes - off);
+            let (Some(pa), Some(pb)) = (self.pages.get(p), other.pages.get(p)) else {
+                return false;
+            };
+            // SAFETY: `a`/`b` have room for `n` <= 512 bytes and `o + n` stays
+            // within the page.
+            let ok = unsafe {
+                pa.read_raw(a.as_mut_ptr(), o, n).is_ok()
+                    && pb.read_raw(b.as_mut_ptr(), o, n).is_ok()
+            };
+            if !ok || a[..n] != b[..n] {
+                return false;
+            }
+            off += n;
+        }
+        true
+    }
+}
+
+impl<T> BioSet<T> {
+    /// Reads or writes `sectors` at `sector` of `member` through `buf`,
+    /// synchronously (process context). True on success.
+    pub(crate) fn sync_io(
+        &self,
+        member: &Member,
+        write: bool,
+        sector: u64,
+        sectors: u64,
+        buf: &PageBuf,
+    ) -> bool {
+        if sectors == 0 || sectors > buf.sectors() {
+            return false;
+        }
+        let bytes = (sectors * 512) as usize;
+        let nr = bytes.div_ceil(PAGE);
+        let op = if write {
+            bindings::req_op_REQ_OP_WRITE
+        } else {
+            bindings::req_op_REQ_OP_READ
+        };
+        // SAFETY: The member is open; the set has bvec pools (NEED_BVECS);
+        // GFP_NOIO from a mempool cannot fail; `nr` <= 256 pages per call.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(
+                member.bdev(),
+                nr as u16,
+                op,
+                ffi::FR1_GFP_NOIO,
+                self.inner.get(),
+            )
+        };
+        let Some(bio) = NonNull::new(bio) else {
+            return false;
+        };
+        // SAFETY: `bio` is fresh and ours; each page is live for the I/O
+        // (the caller keeps `buf`), and `nr` vecs were reserved.
+        unsafe {
+            (*bio.as_ptr()).bi_iter.bi_sector = sector;
+            let mut left = bytes;
+            for p in buf.pages.iter().take(nr) {
+                let n = left.min(PAGE);
+                if bindings::bio_add_page(bio.as_ptr(), p.as_ptr(), n as u32, 0) != n as c_int {
+                    bindings::bio_put(bio.as_ptr());
+                    return false;
+                }
+                left -= n;
+            }
+        }
+        Bio(bio).submit_wait()
     }
 }

@@ -147,6 +147,8 @@ impl Disk {
         // SAFETY: `lim` is a valid limits struct.
         unsafe { bindings::blk_set_stacking_limits(&mut lim) };
         lim.features |= ffi::FR1_BLK_FEAT_IO_STAT;
+        // Bios never cross an interlock region (see logic::interlock).
+        lim.chunk_sectors = crate::logic::interlock::REGION_SECTORS as u32;
         for m in members {
             // SAFETY: `m` is open; the prefix string is static.
             unsafe { bindings::queue_limits_stack_bdev(&mut lim, m.bdev(), 0, self.name_ptr()) };

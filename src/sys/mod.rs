@@ -7,7 +7,9 @@
 pub(crate) mod bio;
 pub(crate) mod disk;
 pub(crate) mod ffi;
+pub(crate) mod kthread;
 pub(crate) mod member;
+pub(crate) mod nodes;
 pub(crate) mod param;
 pub(crate) mod procfs;
 pub(crate) mod uapi;

@@ -60,3 +60,12 @@ array_lines() { grep -A1 "^$1 :" "${STATUS:-/proc/mdstat}"; }
 # Debian's busybox-static shell runs its own applets before PATH
 # (FEATURE_PREFER_APPLETS): real tools whose options matter are called by
 # absolute path (/usr/bin/cmp, /bin/dd, /sbin/mke2fs).
+
+# Byte-for-byte comparison of two block devices. Drops their page caches
+# first: bios through an array bypass the members' caches, so a cached
+# earlier read would compare stale data. Extra cmp options may follow.
+same() { # same DEV_A DEV_B [cmp options]
+	local a=$1 b=$2
+	shift 2
+	blockdev --flushbufs "$a" && blockdev --flushbufs "$b" && /usr/bin/cmp "$@" "$a" "$b"
+}

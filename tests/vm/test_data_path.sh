@@ -35,5 +35,5 @@ check "degraded writes verify and are counted" sh -c \
 	'fr1ctl fail /dev/md1 /dev/vdd && fio --name=d --filename=/dev/md1 --size=8M --rw=randwrite --bs=4k --iodepth=8 --ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 --offset=16M >/dev/null'
 check "stop md1 reports missed writes" sh -c 'fr1ctl stop /dev/md1 && dmesg | grep "md1: stopped" | grep -vq "(0 writes missed"'
 check "members equal before the failure, different after (only vdc got the degraded writes)" sh -c \
-	'/usr/bin/cmp -n 16777216 /dev/vdc /dev/vdd && ! /usr/bin/cmp -s -i 16777216 -n 8388608 /dev/vdc /dev/vdd'
+	'. /tests/lib.sh; same /dev/vdc /dev/vdd -n 16777216 && ! same /dev/vdc /dev/vdd -s -i 16777216 -n 8388608'
 ktap_finished

@@ -51,7 +51,7 @@ dmsetup message dust1 0 enable
 dust=$(dmsetup info -c -o blkdevname --noheadings dust1)
 check "build md2 on dust(vdd) first, vdc second" fr1ctl build /dev/md2 --level=1 --raid-devices=2 --assume-clean /dev/mapper/dust1 /dev/vdc
 check "reads over bad blocks return the good data" sh -c \
-	'/bin/dd if=/dev/md2 bs=512 count=16384 iflag=direct 2>/dev/null | /usr/bin/cmp -n 8388608 - /dev/vdc'
+	'blockdev --flushbufs /dev/vdc; /bin/dd if=/dev/md2 bs=512 count=16384 iflag=direct 2>/dev/null | /usr/bin/cmp -n 8388608 - /dev/vdc'
 check "dmesg: read error redirected and corrected" sh -c \
 	"dmesg | grep -q 'md2: read error on $dust' && dmesg | grep -q 'md2: read error corrected'"
 check "bad blocks rewritten (dm-dust dropped them)" sh -c \
