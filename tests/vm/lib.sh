@@ -69,3 +69,20 @@ same() { # same DEV_A DEV_B [cmp options]
 	shift 2
 	blockdev --flushbufs "$a" && blockdev --flushbufs "$b" && /usr/bin/cmp "$@" "$a" "$b"
 }
+
+# Waits (up to $2 s, default 120) until array $1 (md0) has every slot in
+# sync and no recovery runs.
+wait_in_sync() {
+	local a=${1:-md0} limit=$(( ${2:-120} * 10 )) i=0 line
+	while [ $i -lt $limit ]; do
+		line=$(grep -A1 "^$a :" "${STATUS:-/proc/mdstat}" | tail -n1)
+		case $line in
+		*"[U"*"_"*"]"* | *"[_"*) ;;
+		*) grep -A2 "^$a :" "${STATUS:-/proc/mdstat}" | grep -q recovery || return 0 ;;
+		esac
+		i=$((i + 1))
+		usleep 100000
+	done
+	cat "${STATUS:-/proc/mdstat}"
+	return 1
+}
