@@ -19,9 +19,12 @@
 pub(crate) mod io;
 pub(crate) mod ioctl;
 pub(crate) mod resync;
+pub(crate) mod sysfs;
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use kernel::{
     bindings, new_condvar, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
@@ -40,6 +43,7 @@ use crate::sys::disk::{self, Disk};
 use crate::sys::kthread::KThread;
 use crate::sys::member::Member;
 use crate::sys::nodes::Bitmap;
+use crate::sys::sysfs::MdDir;
 use io::IoCtx;
 
 /// Longest array name (`md255`, `fr255`) plus NUL.
@@ -107,6 +111,8 @@ struct Config {
     sectors: u64,
     /// The resync thread, while one exists.
     resync: Option<KThread<Array>>,
+    /// md/ in sysfs.
+    md_dir: Option<MdDir>,
 }
 
 /// An fr1 array.
@@ -160,6 +166,12 @@ pub(crate) struct Array {
     interlock_cv: CondVar,
     /// Progress of the running resync.
     pub(crate) sync: resync::Progress,
+    /// The sync mode the next thread runs (`resync::Mode` as u8).
+    requested: AtomicU8,
+    /// Size in sectors while running (for sysfs, without `config`).
+    sectors: AtomicU64,
+    /// `chunk_size` as configured (for sysfs).
+    chunk_size: AtomicI32,
 }
 
 kernel::impl_has_work! {
@@ -185,6 +197,7 @@ impl Array {
                     disk: None,
                     sectors: 0,
                     resync: None,
+                    md_dir: None,
                 }),
                 slots: AtomicU64::new(0),
                 slot: [const { Slot::new() }; MAX_MIRRORS as usize],
@@ -209,6 +222,9 @@ impl Array {
                 interlock_lock <- new_spinlock_irq!(()),
                 interlock_cv <- new_condvar!(),
                 sync: resync::Progress::default(),
+                requested: AtomicU8::new(0),
+                sectors: AtomicU64::new(0),
+                chunk_size: AtomicI32::new(0),
             }? Error),
             GFP_KERNEL,
         )?;
@@ -217,7 +233,11 @@ impl Array {
         let mut disk = Disk::new(major, minor, cname, array.clone())?;
         array.gendisk.store(disk.as_ptr(), Ordering::Release);
         disk.add()?;
-        array.config.lock().disk = Some(disk);
+        let md_dir = MdDir::new(disk.as_ptr(), &sysfs::GROUPS)?;
+        let mut cfg = array.config.lock();
+        cfg.disk = Some(disk);
+        cfg.md_dir = Some(md_dir);
+        drop(cfg);
         Ok(array)
     }
 
@@ -348,6 +368,7 @@ impl Array {
         let g = abi::validate_set_array_info(info, self.minor)?;
         self.raid_disks.store(g.raid_disks, Ordering::SeqCst);
         self.block_shift.store(g.block_shift, Ordering::SeqCst);
+        self.chunk_size.store(g.chunk_size, Ordering::SeqCst);
         cfg.geometry = Some(g);
         cfg.phase = Phase::Configured;
         Ok(())
@@ -501,6 +522,7 @@ impl Array {
             d.set_capacity(sectors);
         }
         cfg.sectors = sectors;
+        self.sectors.store(sectors, Ordering::SeqCst);
         self.resync_pending
             .store(!g.clean && st.active() > 1, Ordering::SeqCst);
         self.running.store(true, Ordering::SeqCst);
@@ -674,6 +696,10 @@ impl Array {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
+        self.sync.stop();
+        // Removing md/ waits for running show/store handlers (they never
+        // block on `config`).
+        cfg.md_dir = None;
         // New bios fail from here on; the bios already in the data path
         // counted themselves in `inflight` before they checked `running`.
         self.running.store(false, Ordering::SeqCst);

@@ -4,7 +4,7 @@
 //! are copied to it, region by region, never racing a user write.
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 
 use super::{Array, Phase};
@@ -21,10 +21,28 @@ use crate::sys::member::Member;
 /// Blocks compared before a re-added device is trusted.
 const SAMPLES: usize = 64;
 
-/// Progress of the running resync, read by /proc/mdstat.
+/// What the sync thread does (md's `sync_action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Mode {
+    /// Copy the dirty blocks of recovering members.
+    Recover = 1,
+    /// Compare the in-sync members, count mismatches.
+    Check = 2,
+    /// Compare and overwrite mismatches with the first in-sync member.
+    Repair = 3,
+}
+
+/// Progress of the running resync, read by /proc/mdstat and sysfs.
 #[derive(Default)]
 pub(crate) struct Progress {
     active: AtomicBool,
+    /// The running `Mode` (0: none).
+    mode: AtomicU8,
+    /// `sync_action` was set to "frozen": no sync starts until "idle".
+    pub(crate) frozen: AtomicBool,
+    /// Sectors found different by the last check/repair (md's mismatch_cnt).
+    pub(crate) mismatches: AtomicU64,
     /// Sectors to copy (the dirty blocks when the resync started).
     total: AtomicU64,
     /// Sectors copied.
@@ -40,15 +58,44 @@ fn now_ns() -> u64 {
 }
 
 impl Progress {
-    fn start(&self, total: u64) {
+    fn start(&self, mode: Mode, total: u64) {
+        self.mode.store(mode as u8, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.start_ns.store(now_ns(), Ordering::Relaxed);
         self.active.store(true, Ordering::Release);
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.active.store(false, Ordering::Release);
+        self.mode.store(0, Ordering::Relaxed);
+    }
+
+    /// The running mode, if any.
+    pub(crate) fn mode(&self) -> Option<Mode> {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Some(Mode::Recover),
+            2 => Some(Mode::Check),
+            3 => Some(Mode::Repair),
+            _ => None,
+        }
+    }
+
+    /// `(done, total)` sectors of the running sync.
+    pub(crate) fn position(&self) -> Option<(u64, u64)> {
+        self.active.load(Ordering::Acquire).then(|| {
+            (
+                self.done.load(Ordering::Relaxed),
+                self.total.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// KiB/s since the sync started.
+    pub(crate) fn speed(&self) -> u64 {
+        (self.done.load(Ordering::Relaxed) / 2)
+            .checked_div(self.secs())
+            .unwrap_or(0)
     }
 
     fn secs(&self) -> u64 {
@@ -62,7 +109,11 @@ impl Progress {
         }
         let done = self.done.load(Ordering::Relaxed);
         Some(SyncProgress {
-            action: SyncAction::Recovery,
+            action: match self.mode() {
+                Some(Mode::Check) => SyncAction::Check,
+                Some(Mode::Repair) => SyncAction::Repair,
+                _ => SyncAction::Recovery,
+            },
             done,
             total: self.total.load(Ordering::Relaxed).max(done).max(1),
             window_secs: self.secs(),
@@ -231,11 +282,27 @@ impl Array {
         Ok(true)
     }
 
-    /// (Re)starts the resync thread so it sees every recovering member.
+    /// (Re)starts the resync thread so it sees every recovering member
+    /// (not while `sync_action` is frozen).
     fn restart_resync(self: &Arc<Self>, cfg: &mut super::Config) -> Result {
+        self.start_sync(cfg, Mode::Recover)
+    }
+
+    /// Stops the sync thread, if any (what it did not copy stays dirty).
+    pub(super) fn stop_sync(&self, cfg: &mut super::Config) {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
+        self.sync.stop();
+    }
+
+    /// Starts the sync thread in `mode`, replacing a running one.
+    pub(super) fn start_sync(self: &Arc<Self>, cfg: &mut super::Config, mode: Mode) -> Result {
+        self.stop_sync(cfg);
+        if self.sync.frozen.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.requested.store(mode as u8, Ordering::SeqCst);
         let mut name = [0u8; 16];
         let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut name[..15]);
         write!(w, "{}", self.name_str()).map_err(|_| EINVAL)?;
@@ -282,7 +349,8 @@ impl Array {
             total += n;
             b = s + n;
         }
-        self.sync.start((total << shift).min(array_sectors));
+        self.sync
+            .start(Mode::Recover, (total << shift).min(array_sectors));
         pr_info!(
             "{}: resync starts on device {} component {} for {} blocks\n",
             name,
@@ -452,6 +520,102 @@ impl Array {
 
 impl ThreadBody for Array {
     fn run(self: Arc<Self>) {
-        self.resync_all();
+        match self.requested.load(Ordering::SeqCst) {
+            2 => self.check_all(false),
+            3 => self.check_all(true),
+            _ => self.resync_all(),
+        }
+    }
+}
+
+impl Array {
+    /// Whether any working member is not in sync (a recovery is needed).
+    pub(crate) fn needs_recovery(&self) -> bool {
+        let st = self.state();
+        (0..self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS))
+            .any(|i| st.writable(i) && !st.in_sync(i))
+    }
+
+    /// md's check/repair: compares every in-sync member with the first one,
+    /// region by region under the interlock, counting mismatched sectors;
+    /// repair rewrites the differing members.
+    fn check_all(&self, repair: bool) {
+        let name = self.name_str();
+        let sectors = self.sectors.load(Ordering::Relaxed);
+        let (Ok(a), Ok(b)) = (
+            PageBuf::new(REGION_SECTORS as usize * 512),
+            PageBuf::new(REGION_SECTORS as usize * 512),
+        ) else {
+            pr_err!("{}: check: out of memory for its buffers\n", name);
+            return;
+        };
+        let what = if repair { "repair" } else { "check" };
+        self.sync.mismatches.store(0, Ordering::Relaxed);
+        self.sync
+            .start(if repair { Mode::Repair } else { Mode::Check }, sectors);
+        pr_info!("{}: {} of RAID array {} started\n", name, what, name);
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
+        let mut sector = 0;
+        let mut interrupted = false;
+        while sector < sectors {
+            if kthread::should_stop() {
+                interrupted = true;
+                break;
+            }
+            let piece = (sectors - sector).min(REGION_SECTORS - sector % REGION_SECTORS);
+            let bucket = self.interlock_raise(sector);
+            let st = self.state();
+            let mut primary: Option<u32> = None;
+            for slot in 0..raid_disks {
+                if !st.readable(slot) {
+                    continue;
+                }
+                let Some(m) = self.slot_get(slot, false) else {
+                    continue;
+                };
+                let buf = if primary.is_none() { &a } else { &b };
+                let ok = self.bioset.sync_io(m, false, sector, piece, buf);
+                self.slot_put(slot);
+                if !ok {
+                    pr_warn!(
+                        "{}: {}: read error on slot {} at sector {}\n",
+                        name,
+                        what,
+                        slot,
+                        sector
+                    );
+                    continue;
+                }
+                if primary.is_none() {
+                    primary = Some(slot);
+                    continue;
+                }
+                if !a.same_as(&b, (piece * 512) as usize) {
+                    self.sync.mismatches.fetch_add(piece, Ordering::Relaxed);
+                    if repair {
+                        if let Some(t) = self.slot_get(slot, true) {
+                            let written = self.bioset.sync_io(t, true, sector, piece, &a);
+                            self.slot_put(slot);
+                            if !written {
+                                let _ = self.fail_slot(slot, "write error during repair");
+                            }
+                        }
+                    }
+                }
+            }
+            self.interlock_lower(bucket);
+            self.sync.done.fetch_add(piece, Ordering::Relaxed);
+            sector += piece;
+            self.throttle();
+        }
+        self.sync.stop();
+        pr_info!(
+            "{}: {} of RAID array {} {}: {} mismatched sectors\n",
+            name,
+            what,
+            name,
+            if interrupted { "interrupted" } else { "done" },
+            self.sync.mismatches.load(Ordering::Relaxed)
+        );
     }
 }

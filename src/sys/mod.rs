@@ -12,4 +12,5 @@ pub(crate) mod member;
 pub(crate) mod nodes;
 pub(crate) mod param;
 pub(crate) mod procfs;
+pub(crate) mod sysfs;
 pub(crate) mod uapi;

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/block/<array>/md/`: md's attribute names and formats (md.c
+//! `md_default_attrs`, `md_redundancy_attrs`; md-bitmap's `bitmap/`), so
+//! scripts written for md read fr1 unchanged. Writes fr1 does not support
+//! return EINVAL; nothing silently succeeds.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc};
+
+use super::resync::Mode;
+use super::{Array, Phase};
+use crate::logic::abi::MAX_MIRRORS;
+use crate::sys::sysfs::{attribute_group, AttrDef, GroupOps, ShowBuf, SyncPtr};
+
+const RO: u16 = 0o444;
+const RW: u16 = 0o644;
+
+/// md/ attributes.
+pub(crate) const MD_ATTRS: [AttrDef; 15] = [
+    AttrDef {
+        name: c"array_state",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"level",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"raid_disks",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"component_size",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"metadata_version",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"chunk_size",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"layout",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"degraded",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"sync_action",
+        mode: RW,
+    },
+    AttrDef {
+        name: c"sync_completed",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"sync_speed",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"sync_speed_min",
+        mode: RW,
+    },
+    AttrDef {
+        name: c"sync_speed_max",
+        mode: RW,
+    },
+    AttrDef {
+        name: c"mismatch_cnt",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"consistency_policy",
+        mode: RO,
+    },
+];
+
+/// md/bitmap/ attributes: md's `chunksize` and `location`, and fr1's
+/// statistics of its in-memory bitmaps (summed over the members).
+pub(crate) const BITMAP_ATTRS: [AttrDef; 7] = [
+    AttrDef {
+        name: c"chunksize",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"location",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"pages",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"bits",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"coarse",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"bytes",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"resync_copied_bytes",
+        mode: RO,
+    },
+];
+
+pub(crate) static MD_OPS: GroupOps = GroupOps {
+    show: md_show,
+    store: md_store,
+};
+
+pub(crate) static BITMAP_OPS: GroupOps = GroupOps {
+    show: bitmap_show,
+    store: |_, _, _| Err(EINVAL),
+};
+
+attribute_group!(md_group, None, super::MD_ATTRS, super::MD_OPS);
+attribute_group!(
+    bitmap_group,
+    Some(c"bitmap"),
+    super::BITMAP_ATTRS,
+    super::BITMAP_OPS
+);
+
+/// The groups of md/.
+pub(crate) static GROUPS: [&SyncPtr<kernel::bindings::attribute_group>; 2] =
+    [&md_group::GROUP, &bitmap_group::GROUP];
+
+fn md_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
+    let st = a.state();
+    let raid_disks = a.raid_disks.load(Ordering::Relaxed);
+    let running = a.running.load(Ordering::Relaxed);
+    match MD_ATTRS[idx].name.to_bytes() {
+        b"array_state" => {
+            let s = if a.stopped.load(Ordering::Relaxed) {
+                "clear"
+            } else if !running {
+                if raid_disks == 0 {
+                    "clear"
+                } else {
+                    "inactive"
+                }
+            } else if a.writes_inflight.load(Ordering::Relaxed) > 0 {
+                "active"
+            } else {
+                "clean"
+            };
+            writeln!(w, "{s}")
+        }
+        b"level" => writeln!(w, "{}", if raid_disks > 0 { "raid1" } else { "" }),
+        b"raid_disks" => writeln!(w, "{raid_disks}"),
+        b"component_size" => writeln!(w, "{}", a.sectors.load(Ordering::Relaxed) / 2),
+        b"metadata_version" => writeln!(w, "none"),
+        b"chunk_size" => writeln!(w, "{}", a.chunk_size.load(Ordering::Relaxed)),
+        b"layout" => writeln!(w, "0"),
+        b"degraded" => writeln!(w, "{}", if running { st.degraded(raid_disks) } else { 0 }),
+        b"sync_action" => {
+            let s = match a.sync.mode() {
+                Some(Mode::Recover) => "recover",
+                Some(Mode::Check) => "check",
+                Some(Mode::Repair) => "repair",
+                None if a.sync.frozen.load(Ordering::Relaxed) => "frozen",
+                None => "idle",
+            };
+            writeln!(w, "{s}")
+        }
+        b"sync_completed" => match a.sync.position() {
+            Some((done, total)) => writeln!(w, "{done} / {total}"),
+            None => writeln!(w, "none"),
+        },
+        b"sync_speed" => match a.sync.position() {
+            Some(_) => writeln!(w, "{}", a.sync.speed()),
+            None => writeln!(w, "none"),
+        },
+        b"sync_speed_min" => writeln!(w, "{} (system)", crate::SPEED_LIMIT_MIN.get()),
+        b"sync_speed_max" => writeln!(w, "{} (system)", crate::SPEED_LIMIT_MAX.get()),
+        b"mismatch_cnt" => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
+        b"consistency_policy" => writeln!(w, "bitmap"),
+        _ => Err(fmt::Error),
+    }
+}
+
+fn md_store(idx: usize, a: &Arc<Array>, text: &str) -> Result {
+    match MD_ATTRS[idx].name.to_bytes() {
+        b"sync_action" => a.set_sync_action(text),
+        // fr1's limits are the module's (md's "system" values): per-array
+        // values are not supported.
+        b"sync_speed_min" | b"sync_speed_max" if text == "system" => Ok(()),
+        _ => Err(EINVAL),
+    }
+}
+
+fn bitmap_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
+    let mut sum = crate::logic::bitmap::Stats::default();
+    let mut bytes = 0;
+    if let Some(maps) = a.bitmaps.as_ref() {
+        for bm in maps.iter() {
+            let s = bm.stats();
+            sum.pages += s.pages;
+            sum.nodes += s.nodes;
+            sum.bits += s.bits;
+            sum.coarse += s.coarse;
+            bytes += bm.bytes_held();
+        }
+    }
+    match BITMAP_ATTRS[idx].name.to_bytes() {
+        b"chunksize" => writeln!(w, "{}", 512u64 << a.block_shift.load(Ordering::Relaxed)),
+        b"location" => writeln!(w, "memory"),
+        b"pages" => writeln!(w, "{}", sum.pages),
+        b"bits" => writeln!(w, "{}", sum.bits),
+        b"coarse" => writeln!(w, "{}", sum.coarse),
+        b"bytes" => writeln!(w, "{bytes}"),
+        b"resync_copied_bytes" => writeln!(w, "{}", a.sync.copied_bytes.load(Ordering::Relaxed)),
+        _ => Err(fmt::Error),
+    }
+}
+
+impl Array {
+    /// `md/sync_action` writes: check, repair (from idle only, as md),
+    /// idle, frozen, recover/resync.
+    fn set_sync_action(self: &Arc<Self>, action: &str) -> Result {
+        // Never block here on `config`: stopping the array removes this file
+        // while holding it.
+        let mut cfg = self.config.try_lock().ok_or(EBUSY)?;
+        if cfg.phase != Phase::Running {
+            return Err(EINVAL);
+        }
+        match action {
+            "check" | "repair" => {
+                if self.sync.mode().is_some() || self.needs_recovery() {
+                    return Err(EBUSY);
+                }
+                if self.state().active() < 2 {
+                    return Err(EINVAL);
+                }
+                self.sync.frozen.store(false, Ordering::SeqCst);
+                let mode = if action == "check" {
+                    Mode::Check
+                } else {
+                    Mode::Repair
+                };
+                self.start_sync(&mut cfg, mode)
+            }
+            "frozen" => {
+                self.sync.frozen.store(true, Ordering::SeqCst);
+                self.stop_sync(&mut cfg);
+                Ok(())
+            }
+            "idle" | "recover" | "resync" => {
+                self.sync.frozen.store(false, Ordering::SeqCst);
+                if action == "idle" && matches!(self.sync.mode(), Some(Mode::Check | Mode::Repair))
+                {
+                    self.stop_sync(&mut cfg);
+                }
+                if self.needs_recovery() && self.sync.mode().is_none() {
+                    self.start_sync(&mut cfg, Mode::Recover)?;
+                }
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+const _: () = assert!(MAX_MIRRORS <= 32);

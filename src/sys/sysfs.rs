@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! md's sysfs directory of an array (`/sys/block/<array>/md/`, with a
+//! `bitmap/` subdirectory): a kobject under the disk's device with attribute
+//! groups whose `show`/`store` dispatch to safe Rust handlers.
+//!
+//! C header: [`include/linux/sysfs.h`](srctree/include/linux/sysfs.h)
+
+use core::fmt;
+use core::ptr::NonNull;
+use kernel::{bindings, prelude::*, sync::Arc};
+
+use crate::array::Array;
+
+/// Size of a sysfs show buffer.
+const SHOW_BUF: usize = 4096;
+
+/// A `fmt::Write` into a sysfs show buffer.
+pub(crate) struct ShowBuf {
+    buf: *mut u8,
+    len: usize,
+}
+
+impl fmt::Write for ShowBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self
+            .len
+            .checked_add(s.len())
+            .filter(|&e| e < SHOW_BUF)
+            .ok_or(fmt::Error)?;
+        // SAFETY: sysfs hands `show` a buffer of PAGE_SIZE bytes; `end` stays
+        // below it.
+        unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len), s.len()) };
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// One attribute: name and mode; handlers are chosen by index.
+pub(crate) struct AttrDef {
+    pub(crate) name: &'static CStr,
+    pub(crate) mode: u16,
+}
+
+/// Handlers of a group: `show(index, array, out)`, `store(index, array, text)`.
+pub(crate) struct GroupOps {
+    pub(crate) show: fn(usize, &Array, &mut ShowBuf) -> fmt::Result,
+    pub(crate) store: fn(usize, &Arc<Array>, &str) -> Result,
+}
+
+/// `kobj_attribute`s that may live in statics.
+#[repr(transparent)]
+pub(crate) struct KAttr(pub(crate) bindings::kobj_attribute);
+// SAFETY: Immutable after initialisation; only the kernel reads it.
+unsafe impl Sync for KAttr {}
+
+/// Pointer arrays and groups that may live in statics.
+#[repr(transparent)]
+pub(crate) struct SyncPtr<T>(pub(crate) T);
+// SAFETY: Immutable tables of pointers to immutable statics.
+unsafe impl<T> Sync for SyncPtr<T> {}
+
+/// Builds a `kobj_attribute` (C's `__ATTR`).
+pub(crate) const fn kattr(
+    def: &AttrDef,
+    show: unsafe extern "C" fn(
+        *mut bindings::kobject,
+        *mut bindings::kobj_attribute,
+        *mut c_char,
+    ) -> isize,
+    store: unsafe extern "C" fn(
+        *mut bindings::kobject,
+        *mut bindings::kobj_attribute,
+        *const c_char,
+        usize,
+    ) -> isize,
+) -> KAttr {
+    // SAFETY: All-zero is a valid `kobj_attribute` (null pointers, no
+    // lockdep key: static attributes need none).
+    let mut a: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
+    a.attr.name = kernel::str::as_char_ptr_in_const_context(def.name);
+    a.attr.mode = def.mode;
+    a.__bindgen_anon_1.show = Some(show);
+    if def.mode & 0o200 != 0 {
+        a.__bindgen_anon_2.store = Some(store);
+    }
+    KAttr(a)
+}
+
+/// The array owning an md/ (or md/bitmap/) kobject: its parent is the
+/// disk's device.
+///
+/// # Safety
+///
+/// `kobj` is a kobject made by [`MdDir::new`] (or its parent chain), alive
+/// for the call (sysfs holds an active reference while show/store run).
+pub(crate) unsafe fn array_of_kobj(kobj: *mut bindings::kobject) -> Option<Arc<Array>> {
+    // SAFETY: By the safety requirements the parent is the device kobject
+    // embedded in the disk's whole-disk block device (`bd_device.kobj`).
+    unsafe {
+        let dev_kobj = (*kobj).parent;
+        if dev_kobj.is_null() {
+            return None;
+        }
+        let dev: *mut bindings::device = kernel::container_of!(dev_kobj, bindings::device, kobj);
+        let bdev: *mut bindings::block_device =
+            kernel::container_of!(dev, bindings::block_device, bd_device);
+        crate::sys::disk::fr1_array_of((*bdev).bd_disk)
+    }
+}
+
+/// Runs a show handler (shared by all attribute trampolines).
+///
+/// # Safety
+///
+/// Called by sysfs for an attribute of `attrs`, with its PAGE_SIZE buffer.
+pub(crate) unsafe fn do_show(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+    attrs: &[KAttr],
+    ops: &GroupOps,
+) -> isize {
+    let Some(idx) = attrs.iter().position(|a| core::ptr::eq(&a.0, attr)) else {
+        return EINVAL.to_errno() as isize;
+    };
+    // SAFETY: By the safety requirements.
+    let Some(array) = (unsafe { array_of_kobj(kobj) }) else {
+        return ENODEV.to_errno() as isize;
+    };
+    let mut out = ShowBuf {
+        buf: buf.cast(),
+        len: 0,
+    };
+    match (ops.show)(idx, &array, &mut out) {
+        Ok(()) => out.len as isize,
+        Err(_) => EINVAL.to_errno() as isize,
+    }
+}
+
+/// Runs a store handler.
+///
+/// # Safety
+///
+/// Called by sysfs for an attribute of `attrs` with `count` bytes at `buf`.
+pub(crate) unsafe fn do_store(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::kobj_attribute,
+    buf: *const c_char,
+    count: usize,
+    attrs: &[KAttr],
+    ops: &GroupOps,
+) -> isize {
+    let Some(idx) = attrs.iter().position(|a| core::ptr::eq(&a.0, attr)) else {
+        return EINVAL.to_errno() as isize;
+    };
+    // SAFETY: By the safety requirements.
+    let Some(array) = (unsafe { array_of_kobj(kobj) }) else {
+        return ENODEV.to_errno() as isize;
+    };
+    // SAFETY: sysfs passes `count` readable bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    let Ok(text) = core::str::from_utf8(bytes) else {
+        return EINVAL.to_errno() as isize;
+    };
+    match (ops.store)(idx, &array, text.trim_end_matches('\n')) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// The md/ directory of an array and its groups.
+///
+/// # Invariants
+///
+/// `kobj` was created by `kobject_create_and_add` under the disk's device
+/// and carries `groups`; both are removed on drop.
+pub(crate) struct MdDir {
+    kobj: NonNull<bindings::kobject>,
+    groups: &'static [&'static SyncPtr<bindings::attribute_group>],
+}
+
+// SAFETY: kobject operations are internally synchronised.
+unsafe impl Send for MdDir {}
+// SAFETY: As above.
+unsafe impl Sync for MdDir {}
+
+impl MdDir {
+    /// Creates `md/` under `disk`'s device with `groups`.
+    pub(crate) fn new(
+        disk: *mut bindings::gendisk,
+        groups: &'static [&'static SyncPtr<bindings::attribute_group>],
+    ) -> Result<MdDir> {
+        // SAFETY: `disk` is live and added; its whole-disk device kobject
+        // (`part0->bd_device.kobj`) is registered.
+        let parent = unsafe { &raw mut (*(*disk).part0).bd_device.kobj };
+        // SAFETY: `parent` is a live kobject; the name is static.
+        let kobj =
+            NonNull::new(unsafe { bindings::kobject_create_and_add(c"md".as_char_ptr(), parent) })
+                .ok_or(ENOMEM)?;
+        let dir = MdDir { kobj, groups };
+        for (i, g) in groups.iter().enumerate() {
+            // SAFETY: `kobj` is live; the group is a static table.
+            let ret = unsafe { bindings::sysfs_create_group(kobj.as_ptr(), &g.0) };
+            if ret != 0 {
+                // Remove the groups made so far, then the kobject.
+                for g in &groups[..i] {
+                    // SAFETY: Created above.
+                    unsafe { bindings::sysfs_remove_group(kobj.as_ptr(), &g.0) };
+                }
+                // SAFETY: Our reference from kobject_create_and_add.
+                unsafe { bindings::kobject_put(kobj.as_ptr()) };
+                core::mem::forget(dir);
+                return Err(Error::from_errno(ret));
+            }
+        }
+        Ok(dir)
+    }
+}
+
+impl Drop for MdDir {
+    fn drop(&mut self) {
+        for g in self.groups {
+            // SAFETY: By the type invariants the group was created on `kobj`;
+            // removal waits for running show/store handlers.
+            unsafe { bindings::sysfs_remove_group(self.kobj.as_ptr(), &g.0) };
+        }
+        // SAFETY: Our reference from kobject_create_and_add.
+        unsafe { bindings::kobject_put(self.kobj.as_ptr()) };
+    }
+}
+
+/// Pointers to the `attribute`s of `attrs`, NULL-terminated.
+pub(crate) const fn attr_ptrs<const N: usize, const M: usize>(
+    attrs: &'static [KAttr; N],
+) -> [*const bindings::attribute; M] {
+    let mut out = [core::ptr::null::<bindings::attribute>(); M];
+    let mut i = 0;
+    while i < N && i + 1 < M {
+        out[i] = &attrs[i].0.attr;
+        i += 1;
+    }
+    out
+}
+
+/// An `attribute_group` named `name` (NULL: the directory itself) over the
+/// NULL-terminated pointer table `ptrs`.
+pub(crate) const fn group(
+    name: Option<&'static CStr>,
+    ptrs: *const *const bindings::attribute,
+) -> bindings::attribute_group {
+    // SAFETY: All-zero is a valid empty group.
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    if let Some(n) = name {
+        g.name = kernel::str::as_char_ptr_in_const_context(n);
+    }
+    g.__bindgen_anon_2.attrs_const = ptrs;
+    g
+}
+
+/// Declares module `$module` holding `GROUP`, a static attribute group
+/// named `$name` (`None`: the directory itself) for the attributes `$defs`
+/// (an array of [`AttrDef`]) dispatched to `$ops` (a [`GroupOps`]). Paths
+/// are resolved from inside the new module (use `super::`).
+macro_rules! attribute_group {
+    ($module:ident, $name:expr, $defs:path, $ops:path) => {
+        mod $module {
+            use ::kernel::bindings;
+            use ::kernel::ffi::c_char;
+            use $crate::sys::sysfs::{
+                attr_ptrs, do_show, do_store, group, kattr, AttrDef, KAttr, SyncPtr,
+            };
+
+            const N: usize = $defs.len();
+
+            /// # Safety
+            ///
+            /// Called by sysfs for attributes of `ATTRS`.
+            unsafe extern "C" fn show(
+                kobj: *mut bindings::kobject,
+                attr: *mut bindings::kobj_attribute,
+                buf: *mut c_char,
+            ) -> isize {
+                // SAFETY: sysfs calls this for attributes of `ATTRS`.
+                unsafe { do_show(kobj, attr, buf, &ATTRS, &$ops) }
+            }
+
+            /// # Safety
+            ///
+            /// Called by sysfs for attributes of `ATTRS`.
+            unsafe extern "C" fn store(
+                kobj: *mut bindings::kobject,
+                attr: *mut bindings::kobj_attribute,
+                buf: *const c_char,
+                count: usize,
+            ) -> isize {
+                // SAFETY: sysfs calls this for attributes of `ATTRS`.
+                unsafe { do_store(kobj, attr, buf, count, &ATTRS, &$ops) }
+            }
+
+            static ATTRS: [KAttr; N] = {
+                let mut out = [const { kattr(&AttrDef { name: c"", mode: 0 }, show, store) }; N];
+                let mut i = 0;
+                while i < N {
+                    out[i] = kattr(&$defs[i], show, store);
+                    i += 1;
+                }
+                out
+            };
+            static PTRS: SyncPtr<[*const bindings::attribute; N + 1]> = SyncPtr(attr_ptrs(&ATTRS));
+
+            /// The group.
+            pub(crate) static GROUP: SyncPtr<bindings::attribute_group> =
+                SyncPtr(group($name, PTRS.0.as_ptr()));
+        }
+    };
+}
+pub(crate) use attribute_group;

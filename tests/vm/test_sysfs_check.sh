@@ -1,0 +1,54 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# md's sysfs surface of an fr1 array, and seed 003's drive-cloning workflow
+# on 3 members: detach the clone, write, re-attach, wait for degraded 0,
+# echo check > sync_action, mismatch_cnt 0. Then an injected mismatch is
+# found by check and fixed by repair.
+# fr1-disks: 3 64M
+# fr1-timeout: 420
+. /tests/lib.sh
+
+ktap_print_header
+ktap_set_plan 14
+
+M=/sys/block/md0/md
+wait_idle() { # until sync_action reads idle (60 s)
+	local i=0
+	while [ "$(cat $M/sync_action)" != idle ]; do
+		i=$((i + 1)); [ $i -gt 600 ] && return 1; usleep 100000
+	done
+}
+modprobe fr1
+fr1ctl build /dev/md0 --level=1 --raid-devices=3 --assume-clean /dev/vda /dev/vdb /dev/vdc >/dev/null
+check "md/ values as md prints them" sh -c \
+	"[ \"\$(cat $M/level)\" = raid1 ] && [ \"\$(cat $M/metadata_version)\" = none ] && [ \"\$(cat $M/raid_disks)\" = 3 ] &&
+	 [ \"\$(cat $M/component_size)\" = 65536 ] && [ \"\$(cat $M/degraded)\" = 0 ] && [ \"\$(cat $M/sync_action)\" = idle ] &&
+	 [ \"\$(cat $M/array_state)\" = clean ] && [ \"\$(cat $M/sync_completed)\" = none ] && [ \"\$(cat $M/bitmap/chunksize)\" = 4096 ] &&
+	 [ \"\$(cat $M/sync_speed_max)\" = '200000 (system)' ]"
+check "clean array holds no bitmap memory" sh -c "[ \"\$(cat $M/bitmap/bytes)\" = 0 ] && [ \"\$(cat $M/bitmap/bits)\" = 0 ]"
+check "unsupported writes: EINVAL" sh -c "! echo 5 > $M/level 2>/dev/null && ! echo bogus > $M/sync_action 2>/dev/null"
+
+# Seed 003: the clone (vdc) is detached for "a week".
+fr1ctl fail /dev/md0 /dev/vdc >/dev/null
+fr1ctl remove /dev/md0 /dev/vdc >/dev/null
+check "degraded reads 1" sh -c "[ \"\$(cat $M/degraded)\" = 1 ]"
+fio --name=week --filename=/dev/md0 --rw=randwrite --bs=4k --size=64M --number_ios=500 --ioengine=psync --direct=1 >/dev/null
+check "bitmap statistics count the missed writes" sh -c \
+	"[ \"\$(cat $M/bitmap/bits)\" = 500 ] && [ \"\$(cat $M/bitmap/pages)\" = 1 ] && [ \"\$(cat $M/bitmap/bytes)\" = 4096 ]"
+check "re-attach the clone" fr1ctl re-add /dev/md0 /dev/vdc
+check "wait until degraded is 0" sh -c \
+	"i=0; until [ \"\$(cat $M/degraded)\" = 0 ]; do i=\$((i+1)); [ \$i -gt 600 ] && exit 1; usleep 100000; done"
+check "resync copied exactly the missed blocks" sh -c "[ \"\$(cat $M/bitmap/resync_copied_bytes)\" = $((500 * 4096)) ]"
+check "echo check > sync_action" sh -c "echo check > $M/sync_action"
+check "check runs, then idle" wait_idle
+check "mismatch_cnt is 0" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && dmesg | grep -q 'md0: check of RAID array md0 done: 0 mismatched sectors'"
+
+# An injected difference behind the array's back.
+/bin/dd if=/dev/urandom of=/dev/vdb bs=4096 seek=77 count=2 oflag=direct 2>/dev/null
+echo check > $M/sync_action; wait_idle
+check "check finds the injected mismatch" sh -c "[ \"\$(cat $M/mismatch_cnt)\" -gt 0 ]"
+echo repair > $M/sync_action; wait_idle
+echo check > $M/sync_action; wait_idle
+check "repair fixes it: check reads 0 again" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && . /tests/lib.sh && same /dev/vda /dev/vdb"
+check "stop" fr1ctl stop /dev/md0
+ktap_finished
