@@ -60,7 +60,8 @@ header() { # header FILE KEY DEFAULT
 
 for t in "$@"; do
 	name=$(basename "$t")
-	[ -f "$FR1_ROOT/tests/vm/$name" ] || die "no test $name in tests/vm/"
+	t=$FR1_ROOT/tests/vm/$name
+	[ -f "$t" ] || die "no test $name in tests/vm/"
 	dir=$outdir/${name%.sh}
 	rm -rf "$dir"
 	mkdir -p "$dir"

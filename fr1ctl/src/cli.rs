@@ -16,7 +16,8 @@ usage: fr1ctl COMMAND ARRAY [ARGS]
   add ARRAY DEV         add DEV to a running array (alias: hotadd)
   re-add ARRAY DEV      add a former member back
   stop ARRAY            stop the array and release its members
-  detail ARRAY [--json] show the array and its members
+  detail ARRAY [--json] show the array, its members, resync and bitmap
+  wait ARRAY [SECONDS]  show the resync progress bar until the array is in sync
   ioctl ARRAY CMD [ARG | FIELD=VALUE...]
                         issue one md ioctl as given, for tests and debugging:
                         CMD is a number or a name (SET_ARRAY_INFO, ADD_NEW_DISK,
@@ -41,6 +42,7 @@ pub(crate) enum Command {
     ReAdd(String, String),
     Stop(String),
     Detail(String, bool),
+    Wait(String, u64),
     Raw(String, u32, RawArg),
     Help,
 }
@@ -235,6 +237,15 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
         "re-add" => Command::ReAdd(array, one(verb)?),
         "stop" if rest.is_empty() => Command::Stop(array),
         "detail" => Command::Detail(array, rest == ["--json"]),
+        "wait" => match rest.as_slice() {
+            [] => Command::Wait(array, 3600),
+            [s] => Command::Wait(array, s.parse().map_err(|_| Error::usage("bad timeout"))?),
+            _ => {
+                return Err(Error::usage(
+                    "'wait' takes the array and an optional timeout",
+                ))
+            }
+        },
         "ioctl" => {
             let (c, args) = rest
                 .split_first()
@@ -310,6 +321,7 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
             println!("fr1ctl: stopped {a}");
         }
         Command::Detail(a, as_json) => detail(a, *as_json)?,
+        Command::Wait(a, secs) => crate::sysfs::wait(a, std::time::Duration::from_secs(*secs))?,
         Command::Raw(a, c, arg) => {
             let arr = Array::open(a)?;
             let (mut ai, mut di) = (MduArrayInfo::default(), MduDiskInfo::default());
@@ -438,10 +450,32 @@ fn detail(array: &str, as_json: bool) -> Result<(), Error> {
             });
         }
     }
+    let extra = report::Extra {
+        sync: crate::sysfs::read(array, "sync_action"),
+        progress: crate::sysfs::progress_line(array),
+        completed: crate::sysfs::read(array, "sync_completed")
+            .and_then(|s| crate::sysfs::parse_completed(&s)),
+        bitmap: [
+            "chunksize",
+            "bits",
+            "pages",
+            "coarse",
+            "bytes",
+            "resync_copied_bytes",
+        ]
+        .iter()
+        .map(|a| {
+            crate::sysfs::read(array, &format!("bitmap/{a}"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect(),
+        mismatches: crate::sysfs::read(array, "mismatch_cnt").and_then(|v| v.parse().ok()),
+    };
     if as_json {
-        println!("{}", report::json(array, &info, &rows));
+        println!("{}", report::json(array, &info, &rows, &extra));
     } else {
-        print!("{}", report::human(array, &info, &rows));
+        print!("{}", report::human(array, &info, &rows, &extra));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod dev;
 mod ioctl;
 mod logic;
 mod report;
+mod sysfs;
 
 use std::process::ExitCode;
 

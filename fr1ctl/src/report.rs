@@ -7,6 +7,27 @@ use std::fmt::Write;
 
 use crate::logic::abi::{self, MduArrayInfo, MduDiskInfo};
 
+/// What sysfs adds to the ioctls' view.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// `sync_action`.
+    pub(crate) sync: Option<String>,
+    /// md's progress bar, while a sync runs.
+    pub(crate) progress: Option<String>,
+    /// `sync_completed` in sectors.
+    pub(crate) completed: Option<(u64, u64)>,
+    /// bitmap/: chunksize, bits, pages, coarse, bytes, resync_copied_bytes.
+    pub(crate) bitmap: Vec<u64>,
+    /// `mismatch_cnt`.
+    pub(crate) mismatches: Option<u64>,
+}
+
+impl Extra {
+    fn bm(&self, i: usize) -> u64 {
+        self.bitmap.get(i).copied().unwrap_or(0)
+    }
+}
+
 /// One member row.
 pub(crate) struct Row {
     pub(crate) disk: MduDiskInfo,
@@ -46,7 +67,7 @@ fn array_state(a: &MduArrayInfo) -> String {
 }
 
 /// mdadm --detail style text.
-pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
+pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row], x: &Extra) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{path}:");
     let kib = i64::from(a.size);
@@ -64,6 +85,29 @@ pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
     let _ = writeln!(o, "   Working Devices : {}", a.working_disks);
     let _ = writeln!(o, "    Failed Devices : {}", a.failed_disks);
     let _ = writeln!(o, "     Spare Devices : {}", a.spare_disks);
+    if let (Some(p), Some((done, total))) = (&x.progress, x.completed) {
+        let pct = (done * 100).checked_div(total).unwrap_or(0);
+        let _ = writeln!(o, "    Rebuild Status : {pct}% complete");
+        let _ = writeln!(o, "                     {p}");
+    }
+    if let Some(s) = &x.sync {
+        let _ = writeln!(o, "       Sync Action : {s}");
+    }
+    if let Some(m) = x.mismatches {
+        let _ = writeln!(o, "      Mismatch Cnt : {m} sectors");
+    }
+    if !x.bitmap.is_empty() {
+        let _ = writeln!(
+            o,
+            "     Intent Bitmap : in memory, {} B chunk, {} dirty blocks, {} pages ({} B), {} coarse ranges",
+            x.bm(0),
+            x.bm(1),
+            x.bm(2),
+            x.bm(4),
+            x.bm(3)
+        );
+        let _ = writeln!(o, "     Resync Copied : {} bytes in all", x.bm(5));
+    }
     let _ = writeln!(o);
     let _ = writeln!(o, "    Number   Major   Minor   RaidDevice State");
     for slot in 0..a.raid_disks {
@@ -105,7 +149,7 @@ fn json_str(s: &str) -> String {
 }
 
 /// The same as JSON (one object).
-pub(crate) fn json(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
+pub(crate) fn json(path: &str, a: &MduArrayInfo, rows: &[Row], x: &Extra) -> String {
     let members: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -124,6 +168,8 @@ pub(crate) fn json(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
     format!(
         "{{\"array\":{},\"level\":\"raid{}\",\"size_kib\":{},\"raid_disks\":{},\"total_devices\":{},\
          \"persistent\":false,\"state\":{},\"active\":{},\"working\":{},\"failed\":{},\"spare\":{},\
+         \"sync_action\":{},\"sync_completed\":{},\"mismatch_cnt\":{},\
+         \"bitmap\":{{\"chunk_bytes\":{},\"dirty_blocks\":{},\"pages\":{},\"coarse\":{},\"bytes\":{},\"resync_copied_bytes\":{}}},\
          \"members\":[{}]}}",
         json_str(path),
         a.level,
@@ -135,6 +181,15 @@ pub(crate) fn json(path: &str, a: &MduArrayInfo, rows: &[Row]) -> String {
         a.working_disks,
         a.failed_disks,
         a.spare_disks,
+        x.sync.as_deref().map_or("null".to_string(), json_str),
+        x.completed.map_or("null".to_string(), |(d, t)| format!("[{d},{t}]")),
+        x.mismatches.map_or("null".to_string(), |m| m.to_string()),
+        x.bm(0),
+        x.bm(1),
+        x.bm(2),
+        x.bm(3),
+        x.bm(4),
+        x.bm(5),
         members.join(",")
     )
 }
@@ -184,19 +239,19 @@ mod tests {
     #[test]
     fn human_detail() {
         let (a, rows) = sample();
-        let t = human("/dev/md0", &a, &rows);
+        let t = human("/dev/md0", &a, &rows, &Extra::default());
         assert!(t.contains("State : clean, degraded"), "{t}");
         assert!(t.contains("Persistence : Superblock is not persistent"));
         assert!(t.contains("active sync   /dev/vda"), "{t}");
         assert!(t.contains("faulty"), "{t}");
-        let t = human("/dev/md0", &a, &rows[..1]);
+        let t = human("/dev/md0", &a, &rows[..1], &Extra::default());
         assert!(t.contains("removed"), "{t}");
     }
 
     #[test]
     fn json_detail() {
         let (a, rows) = sample();
-        let j = json("/dev/md0", &a, &rows);
+        let j = json("/dev/md0", &a, &rows, &Extra::default());
         assert!(
             j.starts_with("{\"array\":\"/dev/md0\",\"level\":\"raid1\",\"size_kib\":65536"),
             "{j}"

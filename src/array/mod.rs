@@ -787,8 +787,22 @@ impl Array {
                 _ if running && self.resync_pending.load(Ordering::Relaxed) => SyncStatus::Pending,
                 _ => SyncStatus::Idle,
             },
+            bitmap: running.then(|| self.bitmap_line()).flatten(),
         };
         let _ = mdstat::write_array(w, &status);
+    }
+
+    /// mdstat's `bitmap:` line: nodes held over all members' bitmaps, and
+    /// the leaf pages one fully populated bitmap would need.
+    fn bitmap_line(&self) -> Option<mdstat::BitmapLine> {
+        let maps = self.bitmaps.as_ref()?;
+        let used = maps.iter().map(|b| b.bytes_held() / 4096).sum();
+        let blocks = maps.first().map_or(0, |b| b.blocks());
+        Some(mdstat::BitmapLine {
+            used_pages: used,
+            total_pages: blocks.div_ceil(crate::logic::bitmap::LEAF_BLOCKS),
+            chunk_bytes: 512 << self.block_shift.load(Ordering::Relaxed),
+        })
     }
 
     /// Records, before the upper bio completes, that the slots in

@@ -425,6 +425,14 @@ impl Array {
             && bm.is_clean()
             && self.update_state(|st| st.set_in_sync(slot)).is_ok()
         {
+            // A clean bitmap holds no memory. Freeing needs the bitmap to
+            // itself: writes are drained (the freeze) and no other freezer
+            // (read repair) could record into it meanwhile.
+            self.freeze();
+            if self.frozen.load(Ordering::SeqCst) == 1 && bm.is_clean() {
+                bm.reset();
+            }
+            self.unfreeze();
             let st = self.state();
             pr_info!(
                 "{}: slot {} in sync, {} of {} mirrors active\n",

@@ -434,12 +434,25 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
     }
 
     /// Marks everything dirty (a full resync) without allocating.
+    ///
+    /// The caller guarantees that nothing else uses the bitmap meanwhile.
     pub(crate) fn set_all(&self) {
+        self.replace_all(COARSE);
+        self.coarse.store(self.root_len as u64, Ordering::Relaxed);
+    }
+
+    /// Marks everything clean and frees all memory but the root (the member
+    /// is in sync: a clean bitmap costs nothing).
+    ///
+    /// The caller guarantees that nothing else uses the bitmap meanwhile.
+    pub(crate) fn reset(&self) {
+        self.replace_all(0);
+        self.coarse.store(0, Ordering::Relaxed);
+    }
+
+    fn replace_all(&self, value: usize) {
         for slot in self.top() {
-            let old = slot.swap(COARSE, Ordering::AcqRel);
-            if old != COARSE {
-                self.coarse.fetch_add(1, Ordering::Relaxed);
-            }
+            let old = slot.swap(value, Ordering::AcqRel);
             if old != 0 && old != COARSE {
                 // Exclusive by the caller's contract (no I/O uses the bitmap).
                 self.free_subtree(old, 0);
@@ -596,9 +609,15 @@ mod tests {
         assert_eq!(bm.next_run(9_000, 1000, 256), Some((9_990, 10)));
         bm.set_all();
         assert!(bm.all_coarse());
+        assert_eq!(bm.stats().coarse, 1);
         assert_eq!(bm.next_run(0, 1000, 256), Some((0, 256)));
         bm.clear(0, 10_000);
         assert!(bm.is_clean());
+        bm.set(5000, 10);
+        assert_eq!(bm.stats().pages, 1);
+        bm.reset();
+        assert!(bm.is_clean());
+        assert_eq!(a.live.get(), 0, "reset frees every node");
     }
 
     /// A small xorshift generator: deterministic property tests without crates.

@@ -102,6 +102,18 @@ pub(crate) struct MemberStatus<'a> {
     pub(crate) spare: bool,
 }
 
+/// md's `bitmap:` line (`md_bitmap_status`): pages in use of the pages a
+/// fully populated bitmap would have, and the chunk (block) size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BitmapLine {
+    /// 4 KiB pages held.
+    pub(crate) used_pages: u64,
+    /// Pages a fully dirty bitmap would hold.
+    pub(crate) total_pages: u64,
+    /// Bytes per bit.
+    pub(crate) chunk_bytes: u64,
+}
+
 /// Everything mdstat prints about one array.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ArrayStatus<'a> {
@@ -121,6 +133,8 @@ pub(crate) struct ArrayStatus<'a> {
     pub(crate) slots_in_sync: &'a [bool],
     /// The sync line.
     pub(crate) sync: SyncStatus,
+    /// The bitmap line, when the array has a bitmap.
+    pub(crate) bitmap: Option<BitmapLine>,
 }
 
 /// Writes the first line: `Personalities : [raid1] `.
@@ -236,6 +250,20 @@ pub(crate) fn write_array(w: &mut impl Write, a: &ArrayStatus<'_>) -> fmt::Resul
             w.write_str("\n      ")?;
         }
     }
+    if let Some(b) = a.bitmap {
+        write!(
+            w,
+            "bitmap: {}/{} pages [{}KB], ",
+            b.used_pages,
+            b.total_pages,
+            b.used_pages * 4
+        )?;
+        if b.chunk_bytes >= 1024 {
+            writeln!(w, "{}KB chunk", b.chunk_bytes / 1024)?;
+        } else {
+            writeln!(w, "{}B chunk", b.chunk_bytes)?;
+        }
+    }
     w.write_str("\n")
 }
 
@@ -330,6 +358,7 @@ mod tests {
             blocks_kib: 1048512,
             slots_in_sync: &[true, true],
             sync: SyncStatus::Idle,
+            bitmap: None,
         };
         let mut s = String::new();
         write_personalities(&mut s, &["raid1"]).unwrap();
@@ -358,6 +387,7 @@ mod tests {
             blocks_kib: 19968,
             slots_in_sync: &[true, false],
             sync: SyncStatus::Idle,
+            bitmap: None,
         };
         let mut s = String::new();
         write_array(&mut s, &a).unwrap();
@@ -378,6 +408,43 @@ mod tests {
     }
 
     #[test]
+    fn bitmap_line_as_md_bitmap_status() {
+        let members = [member("vdb", 1), member("vda", 0)];
+        let mut a = ArrayStatus {
+            name: "md0",
+            state: RunState::Active,
+            read_only: false,
+            members: &members,
+            blocks_kib: 65536,
+            slots_in_sync: &[true, false],
+            sync: SyncStatus::Running(progress(SyncAction::Recovery, 0, 1 << 20)),
+            bitmap: Some(BitmapLine {
+                used_pages: 1,
+                total_pages: 1,
+                chunk_bytes: 4096,
+            }),
+        };
+        let mut s = String::new();
+        write_array(&mut s, &a).unwrap();
+        assert!(
+            s.ends_with("speed=5504K/sec\n      bitmap: 1/1 pages [4KB], 4KB chunk\n\n"),
+            "{s}"
+        );
+        a.sync = SyncStatus::Idle;
+        a.bitmap = Some(BitmapLine {
+            used_pages: 0,
+            total_pages: 2,
+            chunk_bytes: 512,
+        });
+        s.clear();
+        write_array(&mut s, &a).unwrap();
+        assert!(
+            s.ends_with("[2/1] [U_]\n      bitmap: 0/2 pages [0KB], 512B chunk\n\n"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn inactive_and_flags() {
         let mut wm = member("loop1", 1);
         wm.write_mostly = true;
@@ -391,6 +458,7 @@ mod tests {
             blocks_kib: 2048,
             slots_in_sync: &[],
             sync: SyncStatus::Pending,
+            bitmap: None,
         };
         let mut s = String::new();
         write_array(&mut s, &a).unwrap();
@@ -411,6 +479,7 @@ mod tests {
             blocks_kib: 4,
             slots_in_sync: &[false],
             sync: SyncStatus::Pending,
+            bitmap: None,
         };
         let mut s = String::new();
         write_array(&mut s, &a).unwrap();

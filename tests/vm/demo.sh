@@ -1,34 +1,45 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The demo played by `make demo` (not a test): an fr1 mirror over two disks
-# built with unmodified mdadm, written, a member failed, status shown, stopped.
-# fr1-disks: 2 256M
-# fr1-timeout: 300
+# The demo played by `make demo` (not a test): the fr1 README scenario on a
+# 1 GiB mirror built with unmodified mdadm. Fail a member, write, see
+# [2/1] [U_]; hot-add it back: only the dirty blocks are copied (progress
+# bar, dmesg ranges); [2/2] [UU]; check: mismatch_cnt 0.
+# fr1-disks: 2 1G
+# fr1-timeout: 600
 set -e
 say() { printf '\n### %s\n' "$*"; }
 say "modprobe fr1"
 modprobe fr1
 dmesg | grep 'fr1:'
-say "mdadm --build /dev/md0 --level=1 --raid-devices=2 /dev/vda /dev/vdb --assume-clean"
-mdadm --build /dev/md0 --level=1 --raid-devices=2 /dev/vda /dev/vdb --assume-clean
-say "cat /proc/mdstat"
+say "mdadm --build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb"
+mdadm --build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb
 cat /proc/mdstat
-say "fio: 64 MiB of random 4 KiB writes with crc32c verification"
-fio --name=demo --filename=/dev/md0 --size=64M --rw=randwrite --bs=4k --iodepth=16 \
-	--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
-say "fr1ctl fail /dev/md0 /dev/vdb"
+say "fr1ctl fail /dev/md0 /dev/vdb   (raidsetfaulty)"
 fr1ctl fail /dev/md0 /dev/vdb
-say "cat /proc/mdstat"
 cat /proc/mdstat
-say "more writes while degraded (fio verify)"
-fio --name=degraded --filename=/dev/md0 --size=32M --offset=64M --rw=randwrite --bs=4k --iodepth=16 \
-	--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
+say "write 1000 scattered 4 KiB blocks (fio, crc32c verified)"
+fio --name=scatter --filename=/dev/md0 --rw=randwrite --bs=4k --size=1G --number_ios=1000 \
+	--ioengine=psync --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
+say "bitmap: $(cat /sys/block/md0/md/bitmap/bits) dirty blocks in $(cat /sys/block/md0/md/bitmap/pages) page(s) = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
+say "fr1ctl add /dev/md0 /dev/vdb   (raidhotadd; resync throttled to 1 MB/s so the bar shows)"
+echo 1000 > /sys/module/fr1/parameters/speed_limit_max
+dmesg -c >/dev/null
+fr1ctl add /dev/md0 /dev/vdb
+usleep 500000
+cat /proc/mdstat
+say "fr1ctl wait /dev/md0"
+fr1ctl wait /dev/md0
+cat /proc/mdstat
+say "dmesg: only the dirty blocks were copied"
+dmesg | grep 'fr1:'
+say "copied: $(cat /sys/block/md0/md/bitmap/resync_copied_bytes) bytes (1000 x 4096 = 4096000)"
+echo 200000 > /sys/module/fr1/parameters/speed_limit_max
+say "echo check > /sys/block/md0/md/sync_action"
+echo check > /sys/block/md0/md/sync_action
+fr1ctl wait /dev/md0
+say "mismatch_cnt = $(cat /sys/block/md0/md/mismatch_cnt)"
 say "fr1ctl detail /dev/md0"
 fr1ctl detail /dev/md0
-say "fr1ctl remove /dev/md0 /dev/vdb; fr1ctl stop /dev/md0"
-fr1ctl remove /dev/md0 /dev/vdb
+say "fr1ctl stop /dev/md0; rmmod fr1"
 fr1ctl stop /dev/md0
-say "dmesg (fr1)"
-dmesg | grep 'fr1:'
-say "rmmod fr1"
 rmmod fr1

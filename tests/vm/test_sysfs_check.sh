@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 15
 
 M=/sys/block/md0/md
 wait_idle() { # until sync_action reads idle (60 s)
@@ -39,6 +39,7 @@ check "re-attach the clone" fr1ctl re-add /dev/md0 /dev/vdc
 check "wait until degraded is 0" sh -c \
 	"i=0; until [ \"\$(cat $M/degraded)\" = 0 ]; do i=\$((i+1)); [ \$i -gt 600 ] && exit 1; usleep 100000; done"
 check "resync copied exactly the missed blocks" sh -c "[ \"\$(cat $M/bitmap/resync_copied_bytes)\" = $((500 * 4096)) ]"
+check "in sync again: the bitmap memory is freed" sh -c "[ \"\$(cat $M/bitmap/bytes)\" = 0 ] && grep -q 'bitmap: 0/1 pages \[0KB\], 4KB chunk' /proc/mdstat"
 check "echo check > sync_action" sh -c "echo check > $M/sync_action"
 check "check runs, then idle" wait_idle
 check "mismatch_cnt is 0" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && dmesg | grep -q 'md0: check of RAID array md0 done: 0 mismatched sectors'"

@@ -8,3 +8,5 @@
 pub(crate) mod abi;
 #[path = "../../../src/logic/errno.rs"]
 pub(crate) mod errno;
+#[path = "../../../src/logic/mdstat.rs"]
+pub(crate) mod mdstat;

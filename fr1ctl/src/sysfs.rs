@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The array's md/ directory in sysfs (resync state, bitmap statistics).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::ioctl::Error;
+use crate::logic::mdstat::{self, SyncAction, SyncProgress};
+
+/// `/sys/block/<name>/md` of an array path such as `/dev/md0`.
+pub(crate) fn md_dir(array: &str) -> String {
+    let name = array.rsplit('/').next().unwrap_or(array);
+    format!("/sys/block/{name}/md")
+}
+
+/// One attribute, trimmed; `None` if absent.
+pub(crate) fn read(array: &str, attr: &str) -> Option<String> {
+    std::fs::read_to_string(format!("{}/{attr}", md_dir(array)))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Parses `sync_completed` ("done / total" sectors, or "none").
+pub(crate) fn parse_completed(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('/')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+fn action_of(s: &str) -> SyncAction {
+    match s {
+        "check" => SyncAction::Check,
+        "repair" => SyncAction::Repair,
+        "resync" => SyncAction::Resync,
+        _ => SyncAction::Recovery,
+    }
+}
+
+/// md's progress bar for the array's running sync, if one runs.
+pub(crate) fn progress_line(array: &str) -> Option<String> {
+    let action = read(array, "sync_action")?;
+    if action == "idle" || action == "frozen" {
+        return None;
+    }
+    let (done, total) = parse_completed(&read(array, "sync_completed")?)?;
+    let speed: u64 = read(array, "sync_speed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let p = SyncProgress {
+        action: action_of(&action),
+        done,
+        total,
+        window_secs: 1,
+        window_sectors: speed * 2,
+    };
+    let mut s = String::new();
+    mdstat::write_progress(&mut s, &p).ok()?;
+    Some(s)
+}
+
+/// `fr1ctl wait`: shows the progress bar until no sync runs and no slot is
+/// degraded (or `timeout` passes).
+pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
+    if read(array, "sync_action").is_none() {
+        return Err(Error::os(
+            format!("{array} has no md/ directory"),
+            libc::ENODEV,
+            "is it an fr1 array?",
+        ));
+    }
+    let start = Instant::now();
+    let tty = unsafe { libc::isatty(1) } == 1;
+    let mut last = String::new();
+    loop {
+        let degraded: u64 = read(array, "degraded")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        match progress_line(array) {
+            Some(line) => {
+                if tty {
+                    print!("\r{line}");
+                    let _ = std::io::stdout().flush();
+                } else if line != last {
+                    println!("{line}");
+                }
+                last = line;
+            }
+            None if degraded == 0 || read(array, "sync_action").as_deref() == Some("idle") => {
+                if tty && !last.is_empty() {
+                    println!();
+                }
+                println!("fr1ctl: {array}: in sync (degraded {degraded})");
+                return Ok(());
+            }
+            None => {}
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::os(
+                format!("{array}: still syncing after {timeout:?}"),
+                libc::ETIMEDOUT,
+                "check dmesg",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_and_paths() {
+        assert_eq!(parse_completed("2048 / 131072"), Some((2048, 131072)));
+        assert_eq!(parse_completed("none"), None);
+        assert_eq!(md_dir("/dev/md0"), "/sys/block/md0/md");
+        assert_eq!(md_dir("fr3"), "/sys/block/fr3/md");
+    }
+}
