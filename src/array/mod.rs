@@ -365,7 +365,10 @@ impl Array {
         if cfg.phase != Phase::Empty {
             return Err(Errno::Busy);
         }
-        let g = abi::validate_set_array_info(info, self.minor)?;
+        let mut g = abi::validate_set_array_info(info, self.minor)?;
+        // md stamps the creation time itself.
+        // SAFETY: `ktime_get_real` has no preconditions.
+        g.ctime = (unsafe { bindings::ktime_get_real() } / 1_000_000_000) as u32;
         self.raid_disks.store(g.raid_disks, Ordering::SeqCst);
         self.block_shift.store(g.block_shift, Ordering::SeqCst);
         self.chunk_size.store(g.chunk_size, Ordering::SeqCst);

@@ -20,7 +20,7 @@ check "fio verify on fr0" fio --name=v --filename=/dev/fr0 --size=16M --rw=randw
 	--ioengine=libaio --iodepth=8 --direct=1 --verify=crc32c --verify_fatal=1
 check "md raid1 next to fr1" sh -c \
 	'modprobe raid1 && mdadm --build /dev/md0 --level=1 --raid-devices=2 /dev/vdc /dev/vdd && grep -q "^md0 : active raid1" /proc/mdstat && mdadm --stop /dev/md0'
-check "mdadm --detail reads fr0 through the ioctls" sh -c \
-	'mdadm --detail /dev/fr0 > /tmp/d 2>&1; cat /tmp/d; grep -q "Raid Level : raid1" /tmp/d && grep -q "Superblock is not persistent" /tmp/d'
+check "mdadm --detail reads fr0 (ioctls + md/ sysfs)" sh -c \
+	'mdadm --detail /dev/fr0 > /tmp/d 2>&1; grep -q "Raid Level : raid1" /tmp/d && grep -q "active sync   /dev/vda" /tmp/d && grep -q "Creation Time" /tmp/d'
 check "fr1ctl stop; rmmod" sh -c 'fr1ctl stop /dev/fr0 && rmmod fr1'
 ktap_finished

@@ -71,9 +71,10 @@ check "HOT_REMOVE an active member: EBUSY; a stranger: ENXIO" sh -c \
 check "SET_DISK_FAULTY of a non-member: ENODEV; dev_t 0: EINVAL" sh -c \
 	"[ \"\$(fr1ctl ioctl /dev/md0 SET_DISK_FAULTY $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] &&
 	 [ \"\$(fr1ctl ioctl /dev/md0 SET_DISK_FAULTY 0 2>/dev/null)\" = EINVAL ]"
-check "ADD_NEW_DISK/HOT_ADD on a running array: EOPNOTSUPP (needs resync)" sh -c \
-	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_ADD_DISK $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = EOPNOTSUPP ] &&
-	 [ \"\$(fr1ctl ioctl /dev/md0 ADD_NEW_DISK number=1 major=$vdb_maj minor=$vdb_min raid_disk=1 state=6 2>/dev/null)\" = EOPNOTSUPP ]"
+check "HOT_ADD of an active member or a configured-only array: EBUSY, ENODEV" sh -c \
+	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_ADD_DISK $(enc $vda_maj $vda_min) 2>/dev/null)\" = EBUSY ] &&
+	 fr1ctl ioctl /dev/md4 SET_ARRAY_INFO level=1 raid_disks=1 nr_disks=1 not_persistent=1 state=1 md_minor=4 >/dev/null &&
+	 [ \"\$(fr1ctl ioctl /dev/md4 HOT_ADD_DISK $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] && fr1ctl stop /dev/md4 >/dev/null"
 check "STOP_ARRAY_RO: EINVAL" ioctl_is EINVAL /dev/md0 STOP_ARRAY_RO
 # As user nobody (no capabilities): changes are refused, queries allowed.
 nobody() { /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1 | head -n1; }
