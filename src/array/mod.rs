@@ -43,7 +43,7 @@ use crate::sys::disk::{self, Disk};
 use crate::sys::kthread::KThread;
 use crate::sys::member::Member;
 use crate::sys::nodes::Bitmap;
-use crate::sys::sysfs::MdDir;
+use crate::sys::sysfs::{MdDir, MemberDir};
 use io::IoCtx;
 
 /// Longest array name (`md255`, `fr255`) plus NUL.
@@ -113,6 +113,8 @@ struct Config {
     resync: Option<KThread<Array>>,
     /// md/ in sysfs.
     md_dir: Option<MdDir>,
+    /// md/dev-<name>/ of each slot's member.
+    member_dirs: [Option<MemberDir>; MAX_MIRRORS as usize],
 }
 
 /// An fr1 array.
@@ -198,6 +200,7 @@ impl Array {
                     sectors: 0,
                     resync: None,
                     md_dir: None,
+                    member_dirs: [const { None }; MAX_MIRRORS as usize],
                 }),
                 slots: AtomicU64::new(0),
                 slot: [const { Slot::new() }; MAX_MIRRORS as usize],
@@ -392,7 +395,7 @@ impl Array {
         if self.would_loop(member.bd_disk()) {
             return Err(EBUSY);
         }
-        let cfg = self.config.lock();
+        let mut cfg = self.config.lock();
         let g = match cfg.phase {
             Phase::Configured => cfg.geometry.ok_or(ENODEV)?,
             Phase::Running => return Err(EOPNOTSUPP),
@@ -424,6 +427,7 @@ impl Array {
             drop(unsafe { KBox::from_raw(p) });
             return Err(to_error(e));
         }
+        self.add_member_dir(&mut cfg, nd.slot);
         let m = self.member_locked(&cfg, nd.slot).ok_or(ENODEV)?;
         pr_info!(
             "{}: added {} as slot {} ({}){}\n",
@@ -442,6 +446,26 @@ impl Array {
             }
         );
         Ok(())
+    }
+
+    /// Creates md/dev-<name>/ and md/rdN for the member in `slot` (a
+    /// failure only costs the directory).
+    fn add_member_dir(&self, cfg: &mut Config, slot: u32) {
+        let (Some(md), Some(m)) = (cfg.md_dir.as_ref(), self.member_locked(cfg, slot)) else {
+            return;
+        };
+        if cfg.member_dirs[slot as usize].is_some() {
+            return;
+        }
+        match MemberDir::new(md, m, slot, sysfs::dev_group()) {
+            Ok(d) => cfg.member_dirs[slot as usize] = Some(d),
+            Err(e) => pr_warn!(
+                "{}: no sysfs directory for {}: {:?}\n",
+                self.name_str(),
+                m.name(),
+                e
+            ),
+        }
     }
 
     /// Would adding a device of `disk` stack this array on itself?
@@ -486,7 +510,7 @@ impl Array {
         false
     }
 
-    fn run(&self) -> Result {
+    fn run(self: &Arc<Self>) -> Result {
         let mut cfg = self.config.lock();
         match cfg.phase {
             Phase::Configured => {}
@@ -530,6 +554,9 @@ impl Array {
             .store(!g.clean && st.active() > 1, Ordering::SeqCst);
         self.running.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Running;
+        if self.resync_pending.load(Ordering::SeqCst) {
+            self.start_sync(&mut cfg, resync::Mode::Resync)?;
+        }
         pr_info!(
             "{}: running with {} of {} mirrors, {} KiB{}\n",
             self.log_prefix(),
@@ -537,7 +564,7 @@ impl Array {
             g.raid_disks,
             sectors / 2,
             if self.resync_pending.load(Ordering::Relaxed) {
-                " (not clean: resync pending, reads from the first mirror)"
+                " (not clean: resyncing from the first mirror, which serves all reads meanwhile)"
             } else {
                 ""
             }
@@ -612,13 +639,13 @@ impl Array {
     }
 
     fn hot_remove(&self, dev: DevNum) -> Result {
-        let cfg = self.config.lock();
+        let mut cfg = self.config.lock();
         if cfg.phase == Phase::Empty || cfg.phase == Phase::Stopped {
             return Err(ENODEV);
         }
         let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
         self.remember_member(slot);
-        let member = self.detach_slot(&cfg, slot)?;
+        let member = self.detach_slot(&mut cfg, slot, false)?;
         pr_info!(
             "{}: removed {} from slot {}\n",
             self.log_prefix(),
@@ -633,7 +660,9 @@ impl Array {
     }
 
     /// Takes a non-readable member out of its slot (md's EBUSY rules).
-    fn detach_slot(&self, _cfg: &Config, slot: u32) -> Result<KBox<Member>> {
+    /// `keep_dir`: the same device comes back into the slot at once (its
+    /// md/dev-<name>/ stays: it may be the very directory being written).
+    fn detach_slot(&self, cfg: &mut Config, slot: u32, keep_dir: bool) -> Result<KBox<Member>> {
         let before = self.state();
         self.update_state(|s| s.detach(slot)).map_err(to_error)?;
         let s = &self.slot[slot as usize];
@@ -654,6 +683,10 @@ impl Array {
         let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
             return Err(ENXIO);
+        }
+        // Its sysfs directory links to the device: it goes first.
+        if !keep_dir {
+            cfg.member_dirs[slot as usize] = None;
         }
         // SAFETY: By the `Slot` invariants `p` came from `KBox::into_raw`;
         // PRESENT is clear and no bio holds the slot, so nothing else can
@@ -702,6 +735,9 @@ impl Array {
         self.sync.stop();
         // Removing md/ waits for running show/store handlers (they never
         // block on `config`).
+        for d in cfg.member_dirs.iter_mut() {
+            *d = None;
+        }
         cfg.md_dir = None;
         // New bios fail from here on; the bios already in the data path
         // counted themselves in `inflight` before they checked `running`.

@@ -31,6 +31,9 @@ pub(crate) enum Mode {
     Check = 2,
     /// Compare and overwrite mismatches with the first in-sync member.
     Repair = 3,
+    /// The initial sync of a not-clean array: copy the first in-sync member
+    /// over the others.
+    Resync = 4,
 }
 
 /// Progress of the running resync, read by /proc/mdstat and sysfs.
@@ -77,6 +80,7 @@ impl Progress {
             1 => Some(Mode::Recover),
             2 => Some(Mode::Check),
             3 => Some(Mode::Repair),
+            4 => Some(Mode::Resync),
             _ => None,
         }
     }
@@ -112,6 +116,7 @@ impl Progress {
             action: match self.mode() {
                 Some(Mode::Check) => SyncAction::Check,
                 Some(Mode::Repair) => SyncAction::Repair,
+                Some(Mode::Resync) => SyncAction::Resync,
                 _ => SyncAction::Recovery,
             },
             done,
@@ -143,7 +148,7 @@ impl Array {
         // Open first: opening may probe block majors (see `add_new_disk`).
         let gendisk = self.gendisk.load(Ordering::Acquire);
         let holder = core::ptr::from_ref(&**self).cast_mut().cast();
-        let mut member = Member::open(dev, holder, gendisk)?;
+        let member = Member::open(dev, holder, gendisk)?;
         if self.would_loop(member.bd_disk()) {
             return Err(EBUSY);
         }
@@ -160,7 +165,7 @@ impl Array {
         // README: set faulty, then hot-add): replace that member.
         let slot = match self.slot_of_dev(&cfg, dev) {
             Some(s) if st.faulty(s) => {
-                drop(self.detach_slot(&cfg, s)?);
+                drop(self.detach_slot(&mut cfg, s, true)?);
                 s
             }
             Some(_) => return Err(EBUSY),
@@ -174,6 +179,25 @@ impl Array {
                     .ok_or(EBUSY)?
             }
         };
+        let res = self.attach_recovering(&mut cfg, slot, member, dev);
+        if res.is_err() && !self.state().present(slot) {
+            // A failed member was taken out for this device, which did not
+            // make it in: its directory goes too.
+            cfg.member_dirs[slot as usize] = None;
+        }
+        res
+    }
+
+    /// The second half of [`Array::hot_add`]: `member` joins `slot` as a
+    /// recovering member and the resync starts.
+    fn attach_recovering(
+        self: &Arc<Self>,
+        cfg: &mut super::Config,
+        slot: u32,
+        mut member: Member,
+        dev: DevNum,
+    ) -> Result {
+        let st = self.state();
         let maps = self.bitmaps.as_ref().ok_or(ENODEV)?;
         let bm = maps.get(slot as usize).ok_or(EINVAL)?;
         let s = &self.slot[slot as usize];
@@ -197,7 +221,7 @@ impl Array {
         {
             let disk = cfg.disk.as_ref().ok_or(ENODEV)?;
             let others = (0..MAX_MIRRORS).filter(|&i| st.writable(i) && i != slot);
-            let existing = others.filter_map(|i| self.member_locked(&cfg, i));
+            let existing = others.filter_map(|i| self.member_locked(cfg, i));
             disk.stack_limits(Iterator::chain(existing, core::iter::once(&member)))?;
         }
         let member = KBox::new(member, GFP_KERNEL)?;
@@ -219,6 +243,7 @@ impl Array {
             drop(unsafe { KBox::from_raw(p) });
             return Err(super::to_error(e));
         }
+        self.add_member_dir(cfg, slot);
         pr_info!(
             "{}: hotadd component {}:{}[{}] to device {}\n",
             self.name_str(),
@@ -241,7 +266,7 @@ impl Array {
                 bm.stats().bits
             ),
         }
-        self.restart_resync(&mut cfg)
+        self.restart_resync(cfg)
     }
 
     /// Compares up to 64 clean blocks of `candidate` with an in-sync member.
@@ -529,8 +554,9 @@ impl Array {
 impl ThreadBody for Array {
     fn run(self: Arc<Self>) {
         match self.requested.load(Ordering::SeqCst) {
-            2 => self.check_all(false),
-            3 => self.check_all(true),
+            2 => self.check_all(Mode::Check),
+            3 => self.check_all(Mode::Repair),
+            4 => self.check_all(Mode::Resync),
             _ => self.resync_all(),
         }
     }
@@ -547,7 +573,8 @@ impl Array {
     /// md's check/repair: compares every in-sync member with the first one,
     /// region by region under the interlock, counting mismatched sectors;
     /// repair rewrites the differing members.
-    fn check_all(&self, repair: bool) {
+    fn check_all(&self, mode: Mode) {
+        let repair = mode != Mode::Check;
         let name = self.name_str();
         let sectors = self.sectors.load(Ordering::Relaxed);
         let (Ok(a), Ok(b)) = (
@@ -557,10 +584,13 @@ impl Array {
             pr_err!("{}: check: out of memory for its buffers\n", name);
             return;
         };
-        let what = if repair { "repair" } else { "check" };
+        let what = match mode {
+            Mode::Check => "check",
+            Mode::Repair => "repair",
+            _ => "resync",
+        };
         self.sync.mismatches.store(0, Ordering::Relaxed);
-        self.sync
-            .start(if repair { Mode::Repair } else { Mode::Check }, sectors);
+        self.sync.start(mode, sectors);
         pr_info!("{}: {} of RAID array {} started\n", name, what, name);
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         let mut sector = 0;
@@ -581,6 +611,18 @@ impl Array {
                 let Some(m) = self.slot_get(slot, false) else {
                     continue;
                 };
+                if primary.is_some() && mode == Mode::Resync {
+                    // Nothing to compare: write the primary's data.
+                    self.slot_put(slot);
+                    if let Some(t) = self.slot_get(slot, true) {
+                        let written = self.bioset.sync_io(t, true, sector, piece, &a);
+                        self.slot_put(slot);
+                        if !written {
+                            let _ = self.fail_slot(slot, "write error during resync");
+                        }
+                    }
+                    continue;
+                }
                 let buf = if primary.is_none() { &a } else { &b };
                 let ok = self.bioset.sync_io(m, false, sector, piece, buf);
                 self.slot_put(slot);
@@ -598,8 +640,11 @@ impl Array {
                     primary = Some(slot);
                     continue;
                 }
-                if !a.same_as(&b, (piece * 512) as usize) {
-                    self.sync.mismatches.fetch_add(piece, Ordering::Relaxed);
+                // The initial resync copies without comparing.
+                if mode == Mode::Resync || !a.same_as(&b, (piece * 512) as usize) {
+                    if mode != Mode::Resync {
+                        self.sync.mismatches.fetch_add(piece, Ordering::Relaxed);
+                    }
                     if repair {
                         if let Some(t) = self.slot_get(slot, true) {
                             let written = self.bioset.sync_io(t, true, sector, piece, &a);
@@ -617,6 +662,10 @@ impl Array {
             self.throttle();
         }
         self.sync.stop();
+        if mode == Mode::Resync && !interrupted {
+            // Every member holds the first one's data now.
+            self.resync_pending.store(false, Ordering::SeqCst);
+        }
         pr_info!(
             "{}: {} of RAID array {} {}: {} mismatched sectors\n",
             name,

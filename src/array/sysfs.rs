@@ -121,10 +121,101 @@ pub(crate) static MD_OPS: GroupOps = GroupOps {
 
 pub(crate) static BITMAP_OPS: GroupOps = GroupOps {
     show: bitmap_show,
-    store: |_, _, _| Err(EINVAL),
+    store: |_, _, _, _| Err(EINVAL),
+};
+
+/// md/dev-<name>/ attributes (md's `rdev_default_attrs`, the ones fr1 has).
+pub(crate) const DEV_ATTRS: [AttrDef; 3] = [
+    AttrDef {
+        name: c"state",
+        mode: RW,
+    },
+    AttrDef {
+        name: c"slot",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"errors",
+        mode: RO,
+    },
+];
+
+pub(crate) static DEV_OPS: GroupOps = GroupOps {
+    show: dev_show,
+    store: dev_store,
 };
 
 attribute_group!(md_group, None, super::MD_ATTRS, super::MD_OPS);
+attribute_group!(dev_group, None, super::DEV_ATTRS, super::DEV_OPS);
+
+/// The group of every md/dev-<name>/.
+pub(crate) fn dev_group() -> &'static SyncPtr<kernel::bindings::attribute_group> {
+    &dev_group::GROUP
+}
+
+/// The slot whose member directory is `dir` (`dev-<name>`).
+fn slot_of_dir(a: &Array, dir: &str) -> Option<u32> {
+    let name = dir.strip_prefix("dev-")?;
+    (0..MAX_MIRRORS).find(|&i| {
+        let found = a.slot_get_present(i).map(|m| m.name() == name);
+        if found.is_some() {
+            a.slot_put(i);
+        }
+        found == Some(true)
+    })
+}
+
+fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
+    let Some(slot) = slot_of_dir(a, dir) else {
+        return Err(fmt::Error);
+    };
+    let st = a.state();
+    match DEV_ATTRS[idx].name.to_bytes() {
+        b"state" => {
+            // md's state_show: a comma list.
+            let mut sep = "";
+            let mut word = |w: &mut ShowBuf, s: &str| {
+                let r = write!(w, "{sep}{s}");
+                sep = ",";
+                r
+            };
+            if st.faulty(slot) {
+                word(w, "faulty")?;
+            }
+            if st.in_sync(slot) {
+                word(w, "in_sync")?;
+            }
+            if st.write_mostly(slot) {
+                word(w, "write_mostly")?;
+            }
+            if !st.faulty(slot) && !st.in_sync(slot) {
+                word(w, "spare")?;
+            }
+            writeln!(w)
+        }
+        b"slot" => {
+            if st.faulty(slot) {
+                writeln!(w, "none")
+            } else {
+                writeln!(w, "{slot}")
+            }
+        }
+        b"errors" => writeln!(
+            w,
+            "{}",
+            a.slot[slot as usize].corrected.load(Ordering::Relaxed)
+        ),
+        _ => Err(fmt::Error),
+    }
+}
+
+fn dev_store(idx: usize, a: &Arc<Array>, dir: &str, text: &str) -> Result {
+    if DEV_ATTRS[idx].name.to_bytes() != b"state" {
+        return Err(EINVAL);
+    }
+    let slot = slot_of_dir(a, dir).ok_or(ENODEV)?;
+    a.set_member_state(slot, text)
+}
 attribute_group!(
     bitmap_group,
     Some(c"bitmap"),
@@ -136,7 +227,7 @@ attribute_group!(
 pub(crate) static GROUPS: [&SyncPtr<kernel::bindings::attribute_group>; 2] =
     [&md_group::GROUP, &bitmap_group::GROUP];
 
-fn md_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
+fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
     let st = a.state();
     let raid_disks = a.raid_disks.load(Ordering::Relaxed);
     let running = a.running.load(Ordering::Relaxed);
@@ -169,6 +260,7 @@ fn md_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
                 Some(Mode::Recover) => "recover",
                 Some(Mode::Check) => "check",
                 Some(Mode::Repair) => "repair",
+                Some(Mode::Resync) => "resync",
                 None if a.sync.frozen.load(Ordering::Relaxed) => "frozen",
                 None => "idle",
             };
@@ -190,7 +282,7 @@ fn md_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
     }
 }
 
-fn md_store(idx: usize, a: &Arc<Array>, text: &str) -> Result {
+fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
     match MD_ATTRS[idx].name.to_bytes() {
         b"sync_action" => a.set_sync_action(text),
         // fr1's limits are the module's (md's "system" values): per-array
@@ -200,7 +292,7 @@ fn md_store(idx: usize, a: &Arc<Array>, text: &str) -> Result {
     }
 }
 
-fn bitmap_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
+fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
     let mut sum = crate::logic::bitmap::Stats::default();
     let mut bytes = 0;
     if let Some(maps) = a.bitmaps.as_ref() {
@@ -226,6 +318,44 @@ fn bitmap_show(idx: usize, a: &Array, w: &mut ShowBuf) -> fmt::Result {
 }
 
 impl Array {
+    /// `md/dev-<name>/state` writes (md's `state_store`, the words fr1
+    /// supports): faulty, remove, re-add, writemostly, -writemostly.
+    fn set_member_state(self: &Arc<Self>, slot: u32, word: &str) -> Result {
+        match word {
+            "faulty" => match self.fail_slot(slot, "set faulty through sysfs") {
+                Ok(()) | Err(crate::logic::slots::FailError::AlreadyFaulty) => Ok(()),
+                Err(crate::logic::slots::FailError::LastInSync) => Err(EBUSY),
+                Err(crate::logic::slots::FailError::Empty) => Err(ENODEV),
+            },
+            "remove" => {
+                // Removing deletes this very directory: never wait for
+                // `config` here (see `set_sync_action`).
+                let cfg = self.config.try_lock().ok_or(EBUSY)?;
+                let dev = self.member_locked(&cfg, slot).ok_or(ENODEV)?.dev();
+                drop(cfg);
+                self.hot_remove(dev)
+            }
+            "re-add" => {
+                let st = self.state();
+                if !st.faulty(slot) {
+                    return Err(EINVAL);
+                }
+                let dev = {
+                    let cfg = self.config.try_lock().ok_or(EBUSY)?;
+                    self.member_locked(&cfg, slot).ok_or(ENODEV)?.dev()
+                };
+                self.hot_add(dev)
+            }
+            "writemostly" | "-writemostly" => {
+                let on = word == "writemostly";
+                self.update_state(|st| st.with_write_mostly(slot, on))
+                    .map(|_| ())
+                    .map_err(super::to_error)
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
     /// `md/sync_action` writes: check, repair (from idle only, as md),
     /// idle, frozen, recover/resync.
     fn set_sync_action(self: &Arc<Self>, action: &str) -> Result {
@@ -262,8 +392,12 @@ impl Array {
                 {
                     self.stop_sync(&mut cfg);
                 }
-                if self.needs_recovery() && self.sync.mode().is_none() {
-                    self.start_sync(&mut cfg, Mode::Recover)?;
+                if self.sync.mode().is_none() {
+                    if self.needs_recovery() {
+                        self.start_sync(&mut cfg, Mode::Recover)?;
+                    } else if self.resync_pending.load(Ordering::SeqCst) {
+                        self.start_sync(&mut cfg, Mode::Resync)?;
+                    }
                 }
                 Ok(())
             }

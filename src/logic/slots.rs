@@ -178,6 +178,14 @@ impl Slots {
             .with(WRITE_MOSTLY, slot, false))
     }
 
+    /// Sets or clears a present member's write-mostly flag.
+    pub(crate) fn with_write_mostly(self, slot: u32, on: bool) -> Result<Slots, Errno> {
+        if !self.present(slot) {
+            return Err(Errno::NxIo);
+        }
+        Ok(self.with(WRITE_MOSTLY, slot, on))
+    }
+
     /// Declares a present, working member in sync (after a completed copy).
     pub(crate) fn set_in_sync(self, slot: u32) -> Result<Slots, Errno> {
         if !self.writable(slot) {
@@ -210,6 +218,8 @@ mod tests {
         assert_eq!(s.attach(16, true, false), Err(Errno::Inval));
         let s = s.attach(2, false, true).unwrap();
         assert!(s.writable(2) && !s.readable(2) && s.write_mostly(2));
+        assert!(!s.with_write_mostly(2, false).unwrap().write_mostly(2));
+        assert_eq!(s.with_write_mostly(7, true), Err(Errno::NxIo));
         assert_eq!((s.spares(), s.degraded(3)), (1, 1));
     }
 

@@ -42,10 +42,12 @@ pub(crate) struct AttrDef {
     pub(crate) mode: u16,
 }
 
-/// Handlers of a group: `show(index, array, out)`, `store(index, array, text)`.
+/// Handlers of a group: `show(index, array, dir, out)`,
+/// `store(index, array, dir, text)`; `dir` is the name of the attribute's
+/// directory (`md`, `bitmap` or `dev-<name>`).
 pub(crate) struct GroupOps {
-    pub(crate) show: fn(usize, &Array, &mut ShowBuf) -> fmt::Result,
-    pub(crate) store: fn(usize, &Arc<Array>, &str) -> Result,
+    pub(crate) show: fn(usize, &Array, &str, &mut ShowBuf) -> fmt::Result,
+    pub(crate) store: fn(usize, &Arc<Array>, &str, &str) -> Result,
 }
 
 /// `kobj_attribute`s that may live in statics.
@@ -109,6 +111,24 @@ pub(crate) unsafe fn array_of_kobj(kobj: *mut bindings::kobject) -> Option<Arc<A
     }
 }
 
+/// The array and directory name of an attribute's kobject: `md/` itself
+/// (its parent is the disk's device), or `md/dev-<name>/`.
+///
+/// # Safety
+///
+/// `kobj` is an fr1 md/ or md/dev-* kobject, alive for the call.
+unsafe fn resolve<'a>(kobj: *mut bindings::kobject) -> Option<(Arc<Array>, &'a str)> {
+    // SAFETY: By the safety requirements.
+    let name = unsafe { kobj_name(kobj) };
+    if name.starts_with("dev-") {
+        // SAFETY: A member directory's parent is the live md/ kobject.
+        Some((unsafe { array_of_kobj((*kobj).parent) }?, name))
+    } else {
+        // SAFETY: By the safety requirements.
+        Some((unsafe { array_of_kobj(kobj) }?, name))
+    }
+}
+
 /// Runs a show handler (shared by all attribute trampolines).
 ///
 /// # Safety
@@ -125,14 +145,14 @@ pub(crate) unsafe fn do_show(
         return EINVAL.to_errno() as isize;
     };
     // SAFETY: By the safety requirements.
-    let Some(array) = (unsafe { array_of_kobj(kobj) }) else {
+    let Some((array, dir)) = (unsafe { resolve(kobj) }) else {
         return ENODEV.to_errno() as isize;
     };
     let mut out = ShowBuf {
         buf: buf.cast(),
         len: 0,
     };
-    match (ops.show)(idx, &array, &mut out) {
+    match (ops.show)(idx, &array, dir, &mut out) {
         Ok(()) => out.len as isize,
         Err(_) => EINVAL.to_errno() as isize,
     }
@@ -155,7 +175,7 @@ pub(crate) unsafe fn do_store(
         return EINVAL.to_errno() as isize;
     };
     // SAFETY: By the safety requirements.
-    let Some(array) = (unsafe { array_of_kobj(kobj) }) else {
+    let Some((array, dir)) = (unsafe { resolve(kobj) }) else {
         return ENODEV.to_errno() as isize;
     };
     // SAFETY: sysfs passes `count` readable bytes.
@@ -163,10 +183,25 @@ pub(crate) unsafe fn do_store(
     let Ok(text) = core::str::from_utf8(bytes) else {
         return EINVAL.to_errno() as isize;
     };
-    match (ops.store)(idx, &array, text.trim_end_matches('\n')) {
+    // A member directory's store may remove that very directory (remove,
+    // re-add): like md's `state_store`, drop the active reference first so
+    // the removal does not wait for this handler.
+    let kn = if dir.starts_with("dev-") {
+        // SAFETY: `kobj` and `attr` are the live objects of this call.
+        unsafe { bindings::sysfs_break_active_protection(kobj, &raw const (*attr).attr) }
+    } else {
+        core::ptr::null_mut()
+    };
+    let ret = match (ops.store)(idx, &array, dir, text.trim_end_matches('\n')) {
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,
+    };
+    if !kn.is_null() {
+        // SAFETY: `kn` came from `sysfs_break_active_protection` above,
+        // which holds a reference on it.
+        unsafe { bindings::sysfs_unbreak_active_protection(kn) };
     }
+    ret
 }
 
 /// The md/ directory of an array and its groups.
@@ -316,3 +351,115 @@ macro_rules! attribute_group {
     };
 }
 pub(crate) use attribute_group;
+
+impl MdDir {
+    /// The md/ kobject.
+    pub(crate) fn kobj(&self) -> *mut bindings::kobject {
+        self.kobj.as_ptr()
+    }
+}
+
+/// Longest `dev-<name>` / `rdN` name.
+const DIR_NAME: usize = 40;
+
+/// A member's `md/dev-<name>/` directory (with a `block` link to the
+/// member's device) and the `md/rdN` link to it.
+///
+/// # Invariants
+///
+/// `kobj` was created under `md` (which outlives it: member directories are
+/// dropped before the md/ directory) with `group` and the two links, all
+/// removed on drop.
+pub(crate) struct MemberDir {
+    kobj: NonNull<bindings::kobject>,
+    md: NonNull<bindings::kobject>,
+    rd: [u8; DIR_NAME],
+    group: &'static SyncPtr<bindings::attribute_group>,
+}
+
+// SAFETY: kobject operations are internally synchronised.
+unsafe impl Send for MemberDir {}
+// SAFETY: As above.
+unsafe impl Sync for MemberDir {}
+
+fn cname(buf: &mut [u8; DIR_NAME], args: fmt::Arguments<'_>) -> Result<*const c_char> {
+    let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut buf[..DIR_NAME - 1]);
+    fmt::Write::write_fmt(&mut w, args).map_err(|_| EINVAL)?;
+    Ok(buf.as_ptr().cast())
+}
+
+impl MemberDir {
+    /// Creates `md/dev-<name>/` for `member` in `slot`.
+    pub(crate) fn new(
+        md: &MdDir,
+        member: &crate::sys::member::Member,
+        slot: u32,
+        group: &'static SyncPtr<bindings::attribute_group>,
+    ) -> Result<MemberDir> {
+        let mut name = [0u8; DIR_NAME];
+        let dev_name = cname(&mut name, format_args!("dev-{}", member.name()))?;
+        // SAFETY: `md.kobj` is live; the name is NUL-terminated.
+        let kobj = NonNull::new(unsafe { bindings::kobject_create_and_add(dev_name, md.kobj()) })
+            .ok_or(ENOMEM)?;
+        let mut rd = [0u8; DIR_NAME];
+        let rd_name = cname(&mut rd, format_args!("rd{slot}"))?;
+        // SAFETY: `kobj` is live; the group is static; the member's block
+        // device is open, so its device kobject is live; the names are
+        // NUL-terminated. Failures are undone below.
+        unsafe {
+            let mut ret = bindings::sysfs_create_group(kobj.as_ptr(), &group.0);
+            if ret == 0 {
+                let bdev_kobj = &raw mut (*member.bdev()).bd_device.kobj;
+                ret = bindings::sysfs_create_link(kobj.as_ptr(), bdev_kobj, c"block".as_char_ptr());
+                if ret == 0 {
+                    ret = bindings::sysfs_create_link(md.kobj(), kobj.as_ptr(), rd_name);
+                    if ret != 0 {
+                        bindings::sysfs_remove_link(kobj.as_ptr(), c"block".as_char_ptr());
+                    }
+                }
+                if ret != 0 {
+                    bindings::sysfs_remove_group(kobj.as_ptr(), &group.0);
+                }
+            }
+            if ret != 0 {
+                bindings::kobject_put(kobj.as_ptr());
+                return Err(Error::from_errno(ret));
+            }
+        }
+        Ok(MemberDir {
+            kobj,
+            // SAFETY: `md.kobj()` is non-null (an `MdDir` invariant).
+            md: unsafe { NonNull::new_unchecked(md.kobj()) },
+            rd,
+            group,
+        })
+    }
+}
+
+impl Drop for MemberDir {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants all of these were created; removal
+        // waits for running show/store handlers.
+        unsafe {
+            bindings::sysfs_remove_link(self.md.as_ptr(), self.rd.as_ptr().cast());
+            bindings::sysfs_remove_link(self.kobj.as_ptr(), c"block".as_char_ptr());
+            bindings::sysfs_remove_group(self.kobj.as_ptr(), &self.group.0);
+            bindings::kobject_put(self.kobj.as_ptr());
+        }
+    }
+}
+
+/// The name of a kobject (`dev-vdb`).
+///
+/// # Safety
+///
+/// `kobj` is live for the returned lifetime.
+pub(crate) unsafe fn kobj_name<'a>(kobj: *mut bindings::kobject) -> &'a str {
+    // SAFETY: By the safety requirements; kobject names are C strings.
+    let name = unsafe { (*kobj).name };
+    if name.is_null() {
+        return "";
+    }
+    // SAFETY: Non-null kobject names are NUL-terminated.
+    unsafe { CStr::from_char_ptr(name) }.to_str().unwrap_or("")
+}
