@@ -10,7 +10,7 @@ use crate::array::Array;
 use crate::logic::abi::MD_MAJOR;
 use crate::logic::mdstat;
 use crate::sys::disk::BlkMajor;
-use crate::sys::procfs::{ProcFile, SeqWriter};
+use crate::sys::procfs::{Events, ProcFile, SeqWriter, StatusSource};
 
 /// Highest array minor (arrays md0..md255, or fr0..fr255).
 pub(crate) const MAX_ARRAYS: u32 = 256;
@@ -37,6 +37,8 @@ pub(crate) struct Registry {
     major: u32,
     #[pin]
     arrays: Mutex<KVec<Arc<Array>>>,
+    #[pin]
+    events: Events,
 }
 
 /// The registry, for the block layer's probe and the proc file.
@@ -63,6 +65,7 @@ impl Loaded {
                 identity,
                 major: major_nr,
                 arrays <- new_mutex!(KVec::new()),
+                events <- Events::new(),
             }),
             GFP_KERNEL,
         )?;
@@ -74,7 +77,7 @@ impl Loaded {
             Identity::Md => c"mdstat",
             Identity::Own => c"fr1stat",
         };
-        let proc = match ProcFile::new(name, show_status) {
+        let proc = match ProcFile::new::<Status>(name) {
             Ok(p) => p,
             Err(e) => {
                 REGISTRY.store(core::ptr::null_mut(), Ordering::Release);
@@ -166,13 +169,31 @@ pub(crate) fn arrays() -> KVec<Arc<Array>> {
     .unwrap_or_default()
 }
 
-/// Writes /proc/mdstat (or /proc/fr1stat).
-fn show_status(w: &mut SeqWriter<'_>) {
-    let _ = mdstat::write_personalities(w, &["raid1"]);
-    for a in arrays().iter() {
-        a.write_status(w);
+/// /proc/mdstat (or /proc/fr1stat).
+struct Status;
+
+impl StatusSource for Status {
+    fn show(w: &mut SeqWriter<'_>) {
+        let _ = mdstat::write_personalities(w, &["raid1"]);
+        for a in arrays().iter() {
+            a.write_status(w);
+        }
+        let _ = mdstat::write_unused(w);
     }
-    let _ = mdstat::write_unused(w);
+
+    fn events() -> Option<&'static Events> {
+        let p = REGISTRY.load(Ordering::Acquire);
+        // SAFETY: See `with_registry`; the proc file (the only caller) is
+        // removed before the registry goes.
+        (!p.is_null()).then(|| unsafe { &(*p).events })
+    }
+}
+
+/// An array changed: wake pollers of the status file (md_new_event).
+pub(crate) fn new_event() {
+    if let Some(ev) = Status::events() {
+        ev.signal();
+    }
 }
 
 const _: () = assert!(bindings::MD_MAJOR == MD_MAJOR);

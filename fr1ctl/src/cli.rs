@@ -18,6 +18,7 @@ usage: fr1ctl COMMAND ARRAY [ARGS]
   stop ARRAY            stop the array and release its members
   detail ARRAY [--json] show the array, its members, resync and bitmap
   wait ARRAY [SECONDS]  show the resync progress bar until the array is in sync
+  events [SECONDS]      wait for the next array event (poll on the status file)
   ioctl ARRAY CMD [ARG | FIELD=VALUE...]
                         issue one md ioctl as given, for tests and debugging:
                         CMD is a number or a name (SET_ARRAY_INFO, ADD_NEW_DISK,
@@ -43,6 +44,7 @@ pub(crate) enum Command {
     Stop(String),
     Detail(String, bool),
     Wait(String, u64),
+    Events(u64),
     Raw(String, u32, RawArg),
     Help,
 }
@@ -165,6 +167,13 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
     let verb = it.next().ok_or_else(|| Error::usage("no command"))?;
     if matches!(verb, "help" | "-h" | "--help") {
         return Ok(Command::Help);
+    }
+    if verb == "events" {
+        let secs = match it.next() {
+            Some(s) => s.parse().map_err(|_| Error::usage("bad timeout"))?,
+            None => 3600,
+        };
+        return Ok(Command::Events(secs));
     }
     let array = it
         .next()
@@ -322,6 +331,7 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
         }
         Command::Detail(a, as_json) => detail(a, *as_json)?,
         Command::Wait(a, secs) => crate::sysfs::wait(a, std::time::Duration::from_secs(*secs))?,
+        Command::Events(secs) => crate::sysfs::next_event(*secs)?,
         Command::Raw(a, c, arg) => {
             let arr = Array::open(a)?;
             let (mut ai, mut di) = (MduArrayInfo::default(), MduDiskInfo::default());

@@ -105,6 +105,45 @@ pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
     }
 }
 
+/// Waits for the next array event: md's status file turns POLLPRI when an
+/// array changes (what `mdadm --monitor` sleeps on).
+pub(crate) fn next_event(secs: u64) -> Result<(), Error> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let path = ["/proc/mdstat", "/proc/fr1stat"]
+        .into_iter()
+        .rev()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or_else(|| Error::os("no status file", libc::ENOENT, "load fr1 first"))?;
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        Error::os(
+            format!("cannot open {path}"),
+            e.raw_os_error().unwrap_or(libc::EIO),
+            "load fr1 first",
+        )
+    })?;
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
+    // SAFETY: One valid pollfd for an open file.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n > 0 && pfd.revents & (libc::POLLPRI | libc::POLLERR) != 0 {
+        println!("event");
+        Ok(())
+    } else {
+        Err(Error::os(
+            format!("no event on {path} within {secs}s"),
+            libc::ETIMEDOUT,
+            "nothing changed",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -554,6 +554,7 @@ impl Array {
             .store(!g.clean && st.active() > 1, Ordering::SeqCst);
         self.running.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Running;
+        crate::registry::new_event();
         if self.resync_pending.load(Ordering::SeqCst) {
             self.start_sync(&mut cfg, resync::Mode::Resync)?;
         }
@@ -588,6 +589,7 @@ impl Array {
     fn fail_slot(&self, slot: u32, reason: &str) -> core::result::Result<(), FailError> {
         let st = self.update_state(|s| s.fail(slot))?;
         self.remember_member(slot);
+        crate::registry::new_event();
         let p = self
             .slot
             .get(slot as usize)
@@ -652,6 +654,7 @@ impl Array {
             member.name(),
             slot
         );
+        crate::registry::new_event();
         drop(member);
         if cfg.phase == Phase::Running {
             self.restack_limits(&cfg)?;
@@ -766,6 +769,7 @@ impl Array {
         // Dropping the disk puts fr1's reference; the block layer frees it
         // (and this array) when the last opener closes.
         cfg.disk = None;
+        crate::registry::new_event();
     }
 
     /// The array's entry in /proc/mdstat.

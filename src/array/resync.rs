@@ -67,10 +67,13 @@ impl Progress {
         self.done.store(0, Ordering::Relaxed);
         self.start_ns.store(now_ns(), Ordering::Relaxed);
         self.active.store(true, Ordering::Release);
+        crate::registry::new_event();
     }
 
     pub(crate) fn stop(&self) {
-        self.active.store(false, Ordering::Release);
+        if self.active.swap(false, Ordering::AcqRel) {
+            crate::registry::new_event();
+        }
         self.mode.store(0, Ordering::Relaxed);
     }
 
@@ -243,6 +246,7 @@ impl Array {
             drop(unsafe { KBox::from_raw(p) });
             return Err(super::to_error(e));
         }
+        crate::registry::new_event();
         self.add_member_dir(cfg, slot);
         pr_info!(
             "{}: hotadd component {}:{}[{}] to device {}\n",

@@ -12,6 +12,7 @@
 #include <linux/blkdev.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
+#include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/raid/md_p.h>
 #include <linux/raid/md_u.h>
@@ -36,6 +37,10 @@ const blk_features_t FR1_BLK_FEAT_FUA = BLK_FEAT_FUA;
 const blk_features_t FR1_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;
 const unsigned int FR1_BIOSET_NEED_BVECS = BIOSET_NEED_BVECS;
 const int FR1_CAP_SYS_ADMIN = CAP_SYS_ADMIN;
+const __poll_t FR1_EPOLLIN = EPOLLIN;
+const __poll_t FR1_EPOLLRDNORM = EPOLLRDNORM;
+const __poll_t FR1_EPOLLERR = EPOLLERR;
+const __poll_t FR1_EPOLLPRI = EPOLLPRI;
 #endif
 
 struct queue_limits fr1_queue_limits_start_update(struct request_queue *q);

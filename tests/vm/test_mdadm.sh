@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 16
+ktap_set_plan 18
 
 # Runs mdadm, keeps its output in /tmp/out, succeeds when it exits $1 and
 # prints every following word.
@@ -35,7 +35,15 @@ check "initial resync shows in mdstat, then mdadm --wait returns 0" sh -c \
 	'grep -q "resync =" /proc/mdstat && mdadm --wait /dev/md0'
 check "mdadm --detail: raid1, clean, both active sync" mdadm_says 0 "Raid Level : raid1" "State : clean" \
 	"active sync   /dev/vda" "active sync   /dev/vdb" -- --detail /dev/md0
+# /proc/mdstat poll: a reader sleeping on it wakes on the array event.
+fr1ctl events 30 >/tmp/ev 2>&1 &
+ev_pid=$!
+usleep 500000
 check "mdadm --fail" mdadm_says 0 "set /dev/vdb faulty in /dev/md0" -- /dev/md0 --fail /dev/vdb
+wait $ev_pid
+ev_rc=$?
+check "/proc/mdstat poll: POLLPRI on the failure" sh -c "[ $ev_rc = 0 ] && grep -qx event /tmp/ev"
+check "no event without a change: poll times out" sh -c '! fr1ctl events 1 >/dev/null 2>&1'
 check "mdadm --detail: degraded, vdb faulty" mdadm_says 0 "State : clean, degraded" "faulty   /dev/vdb" -- --detail /dev/md0
 check "mdadm --monitor --oneshot --scan reports the degraded array" \
 	mdadm_says 0 "DegradedArray /dev/md0" -- --monitor --oneshot --scan --program=/bin/echo
