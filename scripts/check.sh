@@ -80,6 +80,15 @@ else
 	result fail "VM harness ran"
 fi
 
+step "mdstat parsers (host, on the VM's captures)"
+cap=out/vm/test_mdstat_capture/result.ktap
+if [ -f "$cap" ]; then
+	"$FR1_CACHE/venv/bin/python" tests/host/mdstat_parsers.py "$cap" >out/mdstat-parsers.log 2>&1 || true
+	grep -E '^(ok|FAIL)' out/mdstat-parsers.log || true
+	read -r pp pf < <(tail -n1 out/mdstat-parsers.log) || true
+	passed=$((passed + ${pp:-0})) failed=$((failed + ${pf:-1}))
+fi
+
 step done
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 [ "$failed" = 0 ]

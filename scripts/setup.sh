@@ -15,7 +15,7 @@ PKGS=(
 	# the VM and the real tools the guest runs
 	qemu-system-x86 busybox-static fio mdadm dmsetup util-linux e2fsprogs
 	# tests and benchmarks on the host
-	python3 diffutils
+	python3 python3-venv diffutils
 )
 
 missing=()
@@ -98,6 +98,17 @@ if [ -f "$FR1_SRC_DIR/current" ] && [ -f "$(cat "$FR1_SRC_DIR/current")/../.unpa
 	log "kernel source $(cat "$FR1_SRC_DIR/version") present"
 else
 	fetch_kernel_source
+fi
+
+# A real mdstat parser from PyPI, to prove fr1's /proc/mdstat reads as md's
+# (tests/host/mdstat_parsers.py), in a private venv.
+venv=$FR1_CACHE/venv
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import mdstat' 2>/dev/null; then
+	log "python venv with mdstat present"
+else
+	log "creating $venv with PyPI's mdstat 1.0.4"
+	python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
+	"$venv/bin/pip" install -q mdstat==1.0.4 || die "pip install mdstat failed"
 fi
 
 # Sanity: the toolchain the kernel and module share.
