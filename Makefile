@@ -17,7 +17,9 @@ FR1_CACHE ?= $(HOME)/.cache/fr1
 KDIR ?= $(shell scripts/build-kernel.sh test 2>/dev/null)
 
 # The module must be built by the kernel's own compiler (E0514 otherwise).
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 RUSTC=/usr/bin/rustc \
+# CC/LD are explicit so that a caller's (e.g. dkms's CC=clang) cannot pick
+# another compiler than the kernel's LLVM 22.
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen \
 	LIBCLANG_PATH=/usr/lib/llvm-22/lib
 
