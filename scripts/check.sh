@@ -60,6 +60,18 @@ step "fr1ctl"
 if cargo build --release -p fr1ctl --color never >out/fr1ctl-build.log 2>&1; then :; else
 	tail -n 30 out/fr1ctl-build.log; result fail "fr1ctl builds"; fi
 
+step "dkms build"
+dk=$(mktemp -d)
+if git archive HEAD --prefix=fr1-0.1.0/ | tar -x -C "$dk" && mkdir -p "$dk/tree" &&
+	dkms build --dkmstree "$dk/tree" --sourcetree "$dk" -m fr1 -v 0.1.0 \
+		-k "$(cat "$kb/include/config/kernel.release")" --kernelsourcedir "$kb" >out/dkms.log 2>&1 &&
+	ls "$dk"/tree/fr1/0.1.0/*/*/module/fr1.ko >/dev/null 2>&1; then
+	result ok "dkms build of the committed tree against the cached kernel"
+else
+	tail -n 20 out/dkms.log; result fail "dkms build of the committed tree against the cached kernel"
+fi
+rm -rf "$dk"
+
 step "host tests"
 if cargo test --workspace --color never >out/cargo-test.log 2>&1; then :; else
 	tail -n 40 out/cargo-test.log; result fail "cargo test ran"; fi

@@ -15,7 +15,7 @@ PKGS=(
 	# the VM and the real tools the guest runs
 	qemu-system-x86 busybox-static fio mdadm dmsetup util-linux e2fsprogs
 	# tests and benchmarks on the host
-	python3 python3-venv diffutils
+	python3 python3-venv diffutils dkms
 )
 
 missing=()
