@@ -7,6 +7,7 @@
 #   make check         the README's test command: setup, kernel, module, host
 #                      tests, VM kselftests; ends with "N passed, N failed"
 #   make demo          boot the VM and show fr1 at work
+#   make bench         fr1 vs md raid1 side by side (bench kernel); bench-quick
 #   make test-host     cargo test of the pure logic (and fr1ctl)
 #   make fmt / fmtcheck  rustfmt
 #   make clean
@@ -26,7 +27,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/
 RUSTFMT ?= rustfmt
 RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
-.PHONY: all modules clean check demo test-host fmt fmtcheck kernel setup
+.PHONY: all modules clean check demo bench bench-quick test-host fmt fmtcheck kernel setup
 
 all: modules
 
@@ -54,6 +55,12 @@ check:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+bench-quick:
+	scripts/bench.sh --quick
 
 clean:
 	@test -z "$(KDIR)" || $(KMAKE) clean

@@ -103,12 +103,13 @@ fi
 # A real mdstat parser from PyPI, to prove fr1's /proc/mdstat reads as md's
 # (tests/host/mdstat_parsers.py), in a private venv.
 venv=$FR1_CACHE/venv
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import mdstat' 2>/dev/null; then
-	log "python venv with mdstat present"
+# matplotlib draws the benchmark's plots (scripts/bench_report.py).
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import mdstat, matplotlib' 2>/dev/null; then
+	log "python venv with mdstat and matplotlib present"
 else
-	log "creating $venv with PyPI's mdstat 1.0.4"
-	python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
-	"$venv/bin/pip" install -q mdstat==1.0.4 || die "pip install mdstat failed"
+	log "creating $venv with PyPI's mdstat 1.0.4 and matplotlib"
+	[ -x "$venv/bin/python" ] || python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
+	"$venv/bin/pip" install -q mdstat==1.0.4 matplotlib || die "pip install mdstat matplotlib failed"
 fi
 
 # Sanity: the toolchain the kernel and module share.

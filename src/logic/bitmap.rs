@@ -251,20 +251,10 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
     }
 
     fn set_leaf(&self, words: &[AtomicUsize; FANOUT], b: u64, end: u64) {
-        let mut x = b;
-        while x < end {
-            let bit = x % LEAF_BLOCKS;
-            let (w, off) = ((bit / 64) as usize, bit % 64);
-            let n = (64 - off).min(end - x);
-            let mask = if n == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << n) - 1) << off
-            };
+        for (w, mask) in word_masks(b, end) {
             let old = words[w].fetch_or(mask as usize, Ordering::AcqRel) as u64;
-            let added = u64::from((!old & mask).count_ones());
-            self.bits.fetch_add(added, Ordering::Relaxed);
-            x += n;
+            self.bits
+                .fetch_add(u64::from((!old & mask).count_ones()), Ordering::Relaxed);
         }
     }
 
@@ -411,20 +401,10 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
                 }
             } else if e != 0 && d == self.levels {
                 let words = Self::child(e);
-                let mut x = b;
-                while x < stop {
-                    let bit = x % LEAF_BLOCKS;
-                    let (w, off) = ((bit / 64) as usize, bit % 64);
-                    let n = (64 - off).min(stop - x);
-                    let mask = if n == 64 {
-                        u64::MAX
-                    } else {
-                        ((1u64 << n) - 1) << off
-                    };
+                for (w, mask) in word_masks(b, stop) {
                     let old = words[w].fetch_and(!mask as usize, Ordering::AcqRel) as u64;
                     self.bits
                         .fetch_sub(u64::from((old & mask).count_ones()), Ordering::Relaxed);
-                    x += n;
                 }
             } else if e != 0 {
                 self.clear_in(Self::child(e), d + 1, b, stop);
@@ -489,6 +469,27 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
         let s = self.stats();
         (s.pages + s.nodes) * core::mem::size_of::<Node>() as u64
     }
+}
+
+/// The words of a leaf that blocks `[b, end)` (within one leaf) touch, with
+/// the mask of their bits in each.
+fn word_masks(b: u64, end: u64) -> impl Iterator<Item = (usize, u64)> {
+    let mut x = b;
+    core::iter::from_fn(move || {
+        if x >= end {
+            return None;
+        }
+        let bit = x % LEAF_BLOCKS;
+        let (w, off) = ((bit / 64) as usize, bit % 64);
+        let n = (64 - off).min(end - x);
+        let mask = if n == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << n) - 1) << off
+        };
+        x += n;
+        Some((w, mask))
+    })
 }
 
 enum Probe {

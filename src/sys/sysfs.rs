@@ -129,6 +129,26 @@ unsafe fn resolve<'a>(kobj: *mut bindings::kobject) -> Option<(Arc<Array>, &'a s
     }
 }
 
+/// The index of `attr` in `attrs`, and its array and directory; or the
+/// negative errno a handler returns.
+///
+/// # Safety
+///
+/// As for [`resolve`].
+unsafe fn lookup<'a>(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::kobj_attribute,
+    attrs: &[KAttr],
+) -> core::result::Result<(usize, Arc<Array>, &'a str), isize> {
+    let idx = attrs
+        .iter()
+        .position(|a| core::ptr::eq(&a.0, attr))
+        .ok_or(EINVAL.to_errno() as isize)?;
+    // SAFETY: By the safety requirements.
+    let (array, dir) = unsafe { resolve(kobj) }.ok_or(ENODEV.to_errno() as isize)?;
+    Ok((idx, array, dir))
+}
+
 /// Runs a show handler (shared by all attribute trampolines).
 ///
 /// # Safety
@@ -141,12 +161,10 @@ pub(crate) unsafe fn do_show(
     attrs: &[KAttr],
     ops: &GroupOps,
 ) -> isize {
-    let Some(idx) = attrs.iter().position(|a| core::ptr::eq(&a.0, attr)) else {
-        return EINVAL.to_errno() as isize;
-    };
     // SAFETY: By the safety requirements.
-    let Some((array, dir)) = (unsafe { resolve(kobj) }) else {
-        return ENODEV.to_errno() as isize;
+    let (idx, array, dir) = match unsafe { lookup(kobj, attr, attrs) } {
+        Ok(found) => found,
+        Err(e) => return e,
     };
     let mut out = ShowBuf {
         buf: buf.cast(),
@@ -171,12 +189,10 @@ pub(crate) unsafe fn do_store(
     attrs: &[KAttr],
     ops: &GroupOps,
 ) -> isize {
-    let Some(idx) = attrs.iter().position(|a| core::ptr::eq(&a.0, attr)) else {
-        return EINVAL.to_errno() as isize;
-    };
     // SAFETY: By the safety requirements.
-    let Some((array, dir)) = (unsafe { resolve(kobj) }) else {
-        return ENODEV.to_errno() as isize;
+    let (idx, array, dir) = match unsafe { lookup(kobj, attr, attrs) } {
+        Ok(found) => found,
+        Err(e) => return e,
     };
     // SAFETY: sysfs passes `count` readable bytes.
     let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };

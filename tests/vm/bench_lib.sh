@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest side of `make bench` (sourced by bench_quick.sh / bench_full.sh with
+# SIZE_MB, RUNTIME, REPS, KS set). Runs every workload on the raw member,
+# fr1 (coexistence mode: /dev/fr0) and md raid1 (no bitmap, internal bitmap
+# with mdadm's default chunk and with 4 KiB-like small chunk) on identical
+# brd members in one boot, and prints one JSON record per measurement as
+# "# bench: {...}". Any fio error or unfinished resync aborts (exit 1).
+set -e
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+rec() { echo "# bench: $*"; }
+die() { echo "Bail out! $*"; exit 1; }
+
+modprobe md_mod
+modprobe raid1
+modprobe fr1
+modprobe brd rd_nr=4 rd_size=$((SIZE_MB * 1024))
+M=/sys/block
+
+# fio_job NAME DEV extra-args: prints IOPS and KiB/s of the job (json).
+fio_job() {
+	local name=$1 dev=$2
+	shift 2
+	fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --time_based --runtime="$RUNTIME" \
+		--ramp_time=1 --group_reporting --output-format=json "$@" >/tmp/fio.json 2>/tmp/fio.err \
+		|| die "fio $name on $dev failed: $(tail -n 3 /tmp/fio.err)"
+	grep -q '"error" : 0' /tmp/fio.json || die "fio $name on $dev reported an error"
+	# iops and bw (KiB/s) of reads + writes, from fio's JSON.
+	awk -F: '/"iops" :/ {gsub(/[ ,]/,"",$2); iops+=$2} /"bw" :/ {gsub(/[ ,]/,"",$2); bw+=$2} END {printf "%d %d\n", iops, bw}' /tmp/fio.json
+}
+
+WORKLOADS="seqwrite:--rw=write:--bs=1M:--iodepth=16
+randwrite:--rw=randwrite:--bs=4k:--iodepth=32
+randwrite2j:--rw=randwrite:--bs=4k:--iodepth=32:--numjobs=2
+seqread:--rw=read:--bs=1M:--iodepth=16
+randread2j:--rw=randread:--bs=4k:--iodepth=32:--numjobs=2"
+
+run_workloads() { # run_workloads TARGET DEV [filter]
+	local target=$1 dev=$2 filter=${3:-.} w name args r out
+	for w in $WORKLOADS; do
+		name=${w%%:*}
+		echo "$name" | grep -qE "$filter" || continue
+		args=$(echo "${w#*:}" | tr : ' ')
+		r=1
+		while [ $r -le "$REPS" ]; do
+			out=$(fio_job "$name" "$dev" $args)
+			rec "{\"workload\":\"$name\",\"target\":\"$target\",\"rep\":$r,\"iops\":${out% *},\"kib_s\":${out#* }}"
+			r=$((r + 1))
+		done
+	done
+}
+
+md_create() { # md_create NAME BITMAP [chunk] DEVS...
+	local name=$1 bitmap=$2 chunk=$3
+	shift 3
+	if [ -n "$chunk" ]; then
+		mdadm --create "$name" --run --level=1 --raid-devices=$# --assume-clean --metadata=1.2 \
+			--bitmap="$bitmap" --bitmap-chunk="$chunk" "$@" >/dev/null 2>&1 || die "mdadm --create $name"
+	else
+		mdadm --create "$name" --run --level=1 --raid-devices=$# --assume-clean --metadata=1.2 \
+			--bitmap="$bitmap" "$@" >/dev/null 2>&1 || die "mdadm --create $name"
+	fi
+}
+
+fr1_build() { fr1ctl build /dev/fr0 --level=1 --raid-devices=$# --assume-clean "$@" >/dev/null || die "fr1ctl build"; }
+
+# --- throughput: raw, fr1, md none, md internal ---
+run_workloads raw /dev/ram0
+fr1_build /dev/ram0 /dev/ram1
+run_workloads fr1 /dev/fr0
+fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
+run_workloads fr1-degraded /dev/fr0 write
+fr1ctl stop /dev/fr0 >/dev/null
+fr1_build /dev/ram0 /dev/ram1 /dev/ram2
+run_workloads fr1-3way /dev/fr0 write
+fr1ctl stop /dev/fr0 >/dev/null
+for bm in none internal; do
+	md_create /dev/md0 $bm "" /dev/ram0 /dev/ram1
+	run_workloads md-$bm /dev/md0
+	mdadm /dev/md0 --fail /dev/ram1 >/dev/null 2>&1
+	run_workloads md-$bm-degraded /dev/md0 write
+	mdadm --stop /dev/md0 >/dev/null 2>&1
+	mdadm --zero-superblock /dev/ram0 /dev/ram1 >/dev/null 2>&1 || true
+done
+md_create /dev/md0 none "" /dev/ram0 /dev/ram1 /dev/ram2
+run_workloads md-none-3way /dev/md0 write
+mdadm --stop /dev/md0 >/dev/null 2>&1
+mdadm --zero-superblock /dev/ram0 /dev/ram1 /dev/ram2 >/dev/null 2>&1 || true
+
+# --- resync: K scattered 4 KiB blocks while one member is out ---
+wait_fr1() { fr1ctl wait /dev/fr0 600 >/dev/null || die "fr1 resync did not finish"; }
+wait_md() { mdadm --wait /dev/md0 >/dev/null 2>&1 || true; grep -q "recovery\|resync" /proc/mdstat && die "md resync did not finish"; return 0; }
+now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
+scatter() { fio --name=scatter --filename="$1" --rw=randwrite --bs=4k --number_ios="$2" --size="${SIZE_MB}M" \
+	--ioengine=psync --direct=1 --randseed=7 >/dev/null 2>&1 || die "scatter on $1"; }
+for k in $KS; do
+	fr1_build /dev/ram0 /dev/ram1
+	fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
+	scatter /dev/fr0 "$k"
+	before=$(cat $M/fr0/md/bitmap/resync_copied_bytes)
+	t0=$(now_ms)
+	fr1ctl add /dev/fr0 /dev/ram1 >/dev/null
+	wait_fr1
+	t1=$(now_ms)
+	copied=$(( $(cat $M/fr0/md/bitmap/resync_copied_bytes) - before ))
+	cmp /dev/ram0 /dev/ram1 >/dev/null || die "fr1 mirrors differ after resync (K=$k)"
+	rec "{\"workload\":\"resync\",\"target\":\"fr1\",\"k\":$k,\"ms\":$((t1 - t0)),\"bytes\":$copied}"
+	fr1ctl stop /dev/fr0 >/dev/null
+	for chunk in "" 4K; do
+		md_create /dev/md0 internal "$chunk" /dev/ram0 /dev/ram1
+		mdadm /dev/md0 --fail /dev/ram1 >/dev/null 2>&1
+		scatter /dev/md0 "$k"
+		mdadm /dev/md0 --remove /dev/ram1 >/dev/null 2>&1
+		t0=$(now_ms)
+		mdadm /dev/md0 --re-add /dev/ram1 >/dev/null 2>&1 || die "md re-add"
+		wait_md
+		t1=$(now_ms)
+		rec "{\"workload\":\"resync\",\"target\":\"md-internal${chunk:+-$chunk}\",\"k\":$k,\"ms\":$((t1 - t0))}"
+		mdadm --stop /dev/md0 >/dev/null 2>&1
+		mdadm --zero-superblock /dev/ram0 /dev/ram1 >/dev/null 2>&1 || true
+	done
+done
+# Full copies: fr1 with every block dirty (a new device) vs raw dd.
+fr1_build /dev/ram0 /dev/ram1
+fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
+fr1ctl remove /dev/fr0 /dev/ram1 >/dev/null
+t0=$(now_ms); fr1ctl add /dev/fr0 /dev/ram2 >/dev/null; wait_fr1; t1=$(now_ms)
+rec "{\"workload\":\"fullcopy\",\"target\":\"fr1\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
+fr1ctl stop /dev/fr0 >/dev/null
+t0=$(now_ms); dd if=/dev/ram0 of=/dev/ram3 bs=1M iflag=direct oflag=direct 2>/dev/null; t1=$(now_ms)
+rec "{\"workload\":\"fullcopy\",\"target\":\"raw-dd\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
+
+# --- bitmap memory on a 1 PiB array (null_blk, no backing memory) ---
+modprobe null_blk nr_devices=2 gb=1048576 memory_backed=0 >/dev/null 2>&1 || die "null_blk"
+fr1ctl build /dev/fr1 --level=1 --raid-devices=2 --assume-clean /dev/nullb0 /dev/nullb1 >/dev/null || die "fr1 on null_blk"
+rec "{\"workload\":\"memory\",\"target\":\"fr1\",\"k\":0,\"bytes\":$(cat $M/fr1/md/bitmap/bytes)}"
+fr1ctl fail /dev/fr1 /dev/nullb1 >/dev/null
+for k in $KS; do
+	fio --name=mem --filename=/dev/fr1 --rw=randwrite --bs=4k --number_ios="$k" --ioengine=psync --direct=1 \
+		--size=1125899906842624 --norandommap --randseed=11 >/dev/null 2>&1 || die "memory fio"
+	rec "{\"workload\":\"memory\",\"target\":\"fr1\",\"k\":$k,\"bytes\":$(cat $M/fr1/md/bitmap/bytes),\"pages\":$(cat $M/fr1/md/bitmap/pages),\"coarse\":$(cat $M/fr1/md/bitmap/coarse)}"
+done
+fr1ctl stop /dev/fr1 >/dev/null
+[ -n "$BENCH_NO_PLAN" ] || echo "1..0 # SKIP benchmark (results are the # bench: lines)"

@@ -1,0 +1,29 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# `make bench --quick` as a kselftest, so the benchmark never rots: every
+# workload ran on every target without an fio error, and the resync copied
+# exactly K x 4 KiB with identical mirrors.
+# fr1-mem: 2G
+# fr1-timeout: 900
+. /tests/lib.sh
+
+ktap_print_header
+ktap_set_plan 6
+( SIZE_MB=128 RUNTIME=1 REPS=1 KS="10 1000" BENCH_NO_PLAN=1; . /tests/bench_lib.sh ) >/tmp/bench.out 2>&1
+rc=$?
+grep '^# bench:' /tmp/bench.out
+[ $rc = 0 ] || tail -n 5 /tmp/bench.out | sed 's/^/# /'
+check "bench --quick ran to the end" test $rc = 0
+has() { grep -q "$1" /tmp/bench.out || { echo "missing $1"; return 1; }; }
+all_targets() {
+	for t in raw fr1 fr1-degraded fr1-3way md-none md-internal md-none-degraded md-internal-degraded md-none-3way; do
+		has "\"target\":\"$t\"" || return 1
+	done
+}
+check "every target measured" all_targets
+check "resync of K=10 copied exactly 40960 bytes" has '"target":"fr1","k":10,"ms":[0-9]*,"bytes":40960}'
+check "resync of K=1000 copied exactly 4096000 bytes" has '"target":"fr1","k":1000,"ms":[0-9]*,"bytes":4096000}'
+check "md re-add and full copies measured" sh -c 'grep -q "md-internal-4K" /tmp/bench.out && grep -q "raw-dd" /tmp/bench.out'
+check "1 PiB array: clean bitmap costs <= 64 KiB" sh -c \
+	'b=$(sed -n "s/.*\"workload\":\"memory\",\"target\":\"fr1\",\"k\":0,\"bytes\":\([0-9]*\).*/\1/p" /tmp/bench.out); [ -n "$b" ] && [ "$b" -le 65536 ]'
+ktap_finished
