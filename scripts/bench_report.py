@@ -69,14 +69,15 @@ def main():
     res = [r for r in recs if r["workload"] == "resync"]
     if res:
         out += ["## Resync after K scattered 4 KiB writes", "",
-                "| K | fr1 ms | fr1 bytes copied | K x 4096 | md internal (default chunk) ms | md internal (4K chunk) ms | md/fr1 |",
+                "| K | fr1 ms | fr1 bytes copied | K x 4096 | md internal, default chunk: ms (chunk) | md internal, smallest chunk: ms (chunk) | md default / fr1 |",
                 "|---|---|---|---|---|---|---|"]
         ks = sorted({r["k"] for r in res})
         for k in ks:
             f = next((r for r in res if r["k"] == k and r["target"] == "fr1"), {})
             md = next((r for r in res if r["k"] == k and r["target"] == "md-internal"), {})
-            md4 = next((r for r in res if r["k"] == k and r["target"] == "md-internal-4K"), {})
-            out.append(f"| {k} | {f.get('ms')} | {f.get('bytes')} | {k * 4096} | {md.get('ms')} | {md4.get('ms')} | "
+            md4 = next((r for r in res if r["k"] == k and r["target"].startswith("md-internal-")), {})
+            out.append(f"| {k} | {f.get('ms')} | {f.get('bytes')} | {k * 4096} | {md.get('ms')} ({md.get('chunk')}) | "
+                       f"{md4.get('ms')} ({md4.get('chunk')}) | "
                        f"{ratio(md.get('ms'), max(f.get('ms') or 0, 1))} |")
         out.append("")
     full = {r["target"]: r for r in recs if r["workload"] == "fullcopy"}

@@ -160,7 +160,12 @@ pub(crate) fn per_milli(done: u64, total: u64) -> u32 {
     while total / 2 > (1u64 << (scale + 32)) {
         scale += 1;
     }
-    let res = (done >> scale).saturating_mul(1000) / ((total >> scale) + 1);
+    // `checked_div` keeps a panic path (and objtool's warning) out of the
+    // kernel build; the divisor is never zero.
+    let res = (done >> scale)
+        .saturating_mul(1000)
+        .checked_div((total >> scale).saturating_add(1))
+        .unwrap_or(0);
     u32::try_from(res).unwrap_or(999).min(999)
 }
 
@@ -192,13 +197,17 @@ pub(crate) fn write_progress(w: &mut impl Write, p: &SyncProgress) -> fmt::Resul
     // scaled by 32 to keep precision near the end.
     let secs = p.window_secs.max(1);
     let remaining = p.total - done;
-    let finish = (remaining / (p.window_sectors / 32 + 1)).saturating_mul(secs) >> 5;
+    let finish = remaining
+        .checked_div(p.window_sectors / 32 + 1)
+        .unwrap_or(0)
+        .saturating_mul(secs)
+        >> 5;
     write!(
         w,
         " finish={}.{}min speed={}K/sec",
         finish / 60,
         (finish % 60) / 6,
-        p.window_sectors / 2 / secs
+        (p.window_sectors / 2).checked_div(secs).unwrap_or(0)
     )
 }
 

@@ -55,7 +55,7 @@ md_create() { # md_create NAME BITMAP [chunk] DEVS...
 	shift 3
 	if [ -n "$chunk" ]; then
 		mdadm --create "$name" --run --level=1 --raid-devices=$# --assume-clean --metadata=1.2 \
-			--bitmap="$bitmap" --bitmap-chunk="$chunk" "$@" >/dev/null 2>&1 || die "mdadm --create $name"
+			--bitmap="$bitmap" --bitmap-chunk="$chunk" "$@" >/tmp/mdadm.err 2>&1
 	else
 		mdadm --create "$name" --run --level=1 --raid-devices=$# --assume-clean --metadata=1.2 \
 			--bitmap="$bitmap" "$@" >/dev/null 2>&1 || die "mdadm --create $name"
@@ -63,6 +63,12 @@ md_create() { # md_create NAME BITMAP [chunk] DEVS...
 }
 
 fr1_build() { fr1ctl build /dev/fr0 --level=1 --raid-devices=$# --assume-clean "$@" >/dev/null || die "fr1ctl build"; }
+# Members written apart (degraded runs, md superblocks) differ: the resync
+# measurements start from an array made identical by fr1's initial resync.
+fr1_build_synced() {
+	fr1ctl build /dev/fr0 --level=1 --raid-devices=$# "$@" >/dev/null || die "fr1ctl build"
+	fr1ctl wait /dev/fr0 600 >/dev/null || die "initial resync"
+}
 
 # --- throughput: raw, fr1, md none, md internal ---
 run_workloads raw /dev/ram0
@@ -94,7 +100,7 @@ now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
 scatter() { fio --name=scatter --filename="$1" --rw=randwrite --bs=4k --number_ios="$2" --size="${SIZE_MB}M" \
 	--ioengine=psync --direct=1 --randseed=7 >/dev/null 2>&1 || die "scatter on $1"; }
 for k in $KS; do
-	fr1_build /dev/ram0 /dev/ram1
+	fr1_build_synced /dev/ram0 /dev/ram1
 	fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
 	scatter /dev/fr0 "$k"
 	before=$(cat $M/fr0/md/bitmap/resync_copied_bytes)
@@ -103,11 +109,21 @@ for k in $KS; do
 	wait_fr1
 	t1=$(now_ms)
 	copied=$(( $(cat $M/fr0/md/bitmap/resync_copied_bytes) - before ))
-	cmp /dev/ram0 /dev/ram1 >/dev/null || die "fr1 mirrors differ after resync (K=$k)"
+	blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
+		|| die "fr1 mirrors differ after resync (K=$k)"
 	rec "{\"workload\":\"resync\",\"target\":\"fr1\",\"k\":$k,\"ms\":$((t1 - t0)),\"bytes\":$copied}"
 	fr1ctl stop /dev/fr0 >/dev/null
-	for chunk in "" 4K; do
-		md_create /dev/md0 internal "$chunk" /dev/ram0 /dev/ram1
+	for chunk in "" small; do
+		if [ "$chunk" = small ]; then
+			# The smallest chunk mdadm accepts for this size (4 KiB if it can).
+			for chunk in 4K 16K 64K 256K; do
+				md_create /dev/md0 internal "$chunk" /dev/ram0 /dev/ram1 && break
+				mdadm --zero-superblock /dev/ram0 /dev/ram1 >/dev/null 2>&1 || true
+			done
+			[ -e /sys/block/md0/md/bitmap/chunksize ] || die "mdadm --create with a small bitmap chunk: $(cat /tmp/mdadm.err)"
+		else
+			md_create /dev/md0 internal "" /dev/ram0 /dev/ram1
+		fi
 		mdadm /dev/md0 --fail /dev/ram1 >/dev/null 2>&1
 		scatter /dev/md0 "$k"
 		mdadm /dev/md0 --remove /dev/ram1 >/dev/null 2>&1
@@ -115,7 +131,7 @@ for k in $KS; do
 		mdadm /dev/md0 --re-add /dev/ram1 >/dev/null 2>&1 || die "md re-add"
 		wait_md
 		t1=$(now_ms)
-		rec "{\"workload\":\"resync\",\"target\":\"md-internal${chunk:+-$chunk}\",\"k\":$k,\"ms\":$((t1 - t0))}"
+		rec "{\"workload\":\"resync\",\"target\":\"md-internal${chunk:+-$chunk}\",\"k\":$k,\"ms\":$((t1 - t0)),\"chunk\":$(cat /sys/block/md0/md/bitmap/chunksize)}"
 		mdadm --stop /dev/md0 >/dev/null 2>&1
 		mdadm --zero-superblock /dev/ram0 /dev/ram1 >/dev/null 2>&1 || true
 	done
@@ -127,7 +143,7 @@ fr1ctl remove /dev/fr0 /dev/ram1 >/dev/null
 t0=$(now_ms); fr1ctl add /dev/fr0 /dev/ram2 >/dev/null; wait_fr1; t1=$(now_ms)
 rec "{\"workload\":\"fullcopy\",\"target\":\"fr1\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
 fr1ctl stop /dev/fr0 >/dev/null
-t0=$(now_ms); dd if=/dev/ram0 of=/dev/ram3 bs=1M iflag=direct oflag=direct 2>/dev/null; t1=$(now_ms)
+t0=$(now_ms); /bin/dd if=/dev/ram0 of=/dev/ram3 bs=1M iflag=direct oflag=direct 2>/dev/null; t1=$(now_ms)
 rec "{\"workload\":\"fullcopy\",\"target\":\"raw-dd\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
 
 # --- bitmap memory on a 1 PiB array (null_blk, no backing memory) ---
