@@ -18,7 +18,7 @@ const RO: u16 = 0o444;
 const RW: u16 = 0o644;
 
 /// md/ attributes.
-pub(crate) const MD_ATTRS: [AttrDef; 15] = [
+pub(crate) const MD_ATTRS: [AttrDef; 17] = [
     AttrDef {
         name: c"array_state",
         mode: RO,
@@ -78,6 +78,14 @@ pub(crate) const MD_ATTRS: [AttrDef; 15] = [
     AttrDef {
         name: c"consistency_policy",
         mode: RO,
+    },
+    AttrDef {
+        name: c"array_size",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"new_dev",
+        mode: 0o200,
     },
 ];
 
@@ -278,6 +286,8 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         b"sync_speed_max" => writeln!(w, "{} (system)", crate::SPEED_LIMIT_MAX.get()),
         b"mismatch_cnt" => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
         b"consistency_policy" => writeln!(w, "bitmap"),
+        // md prints "default" unless user space set an explicit size.
+        b"array_size" => writeln!(w, "default"),
         _ => Err(fmt::Error),
     }
 }
@@ -285,6 +295,18 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
 fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
     match MD_ATTRS[idx].name.to_bytes() {
         b"sync_action" => a.set_sync_action(text),
+        // md's new_dev: "major:minor" of a device to add (to a running
+        // array: a member that fr1 resyncs).
+        b"new_dev" => {
+            let (maj, min) = text.split_once(':').ok_or(EINVAL)?;
+            let maj = maj.trim().parse::<i32>().map_err(|_| EINVAL)?;
+            let min = min.trim().parse::<i32>().map_err(|_| EINVAL)?;
+            let dev = crate::logic::abi::DevNum::from_parts(maj, min).map_err(super::to_error)?;
+            if a.config.try_lock().ok_or(EBUSY)?.phase != Phase::Running {
+                return Err(EINVAL);
+            }
+            a.hot_add(dev)
+        }
         // fr1's limits are the module's (md's "system" values): per-array
         // values are not supported.
         b"sync_speed_min" | b"sync_speed_max" if text == "system" => Ok(()),

@@ -199,15 +199,13 @@ pub(crate) unsafe fn do_store(
     let Ok(text) = core::str::from_utf8(bytes) else {
         return EINVAL.to_errno() as isize;
     };
-    // A member directory's store may remove that very directory (remove,
-    // re-add): like md's `state_store`, drop the active reference first so
-    // the removal does not wait for this handler.
-    let kn = if dir.starts_with("dev-") {
-        // SAFETY: `kobj` and `attr` are the live objects of this call.
-        unsafe { bindings::sysfs_break_active_protection(kobj, &raw const (*attr).attr) }
-    } else {
-        core::ptr::null_mut()
-    };
+    // A store may remove its own directory (a member's remove or re-add) or
+    // wait for `config` while a stop removes md/: like md's `state_store`,
+    // drop the active reference first so no removal waits for this handler.
+    // The kobject stays allocated (the break holds a reference) and `array`
+    // keeps the array alive.
+    // SAFETY: `kobj` and `attr` are the live objects of this call.
+    let kn = unsafe { bindings::sysfs_break_active_protection(kobj, &raw const (*attr).attr) };
     let ret = match (ops.store)(idx, &array, dir, text.trim_end_matches('\n')) {
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,

@@ -14,17 +14,17 @@ dmesg | grep 'fr1:'
 say "mdadm --build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb"
 mdadm --build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb
 cat /proc/mdstat
-say "fr1ctl fail /dev/md0 /dev/vdb   (raidsetfaulty)"
-fr1ctl fail /dev/md0 /dev/vdb
+say "mdadm /dev/md0 --fail /dev/vdb   (raidsetfaulty)"
+mdadm /dev/md0 --fail /dev/vdb
 cat /proc/mdstat
 say "write 1000 scattered 4 KiB blocks (fio, crc32c verified)"
 fio --name=scatter --filename=/dev/md0 --rw=randwrite --bs=4k --size=1G --number_ios=1000 \
 	--ioengine=psync --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
 say "bitmap: $(cat /sys/block/md0/md/bitmap/bits) dirty blocks in $(cat /sys/block/md0/md/bitmap/pages) page(s) = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
-say "fr1ctl add /dev/md0 /dev/vdb   (raidhotadd; resync throttled to 1 MB/s so the bar shows)"
+say "mdadm /dev/md0 --re-add /dev/vdb   (raidhotadd; resync throttled to 1 MB/s so the bar shows)"
 echo 1000 > /sys/module/fr1/parameters/speed_limit_max
 dmesg -c >/dev/null
-fr1ctl add /dev/md0 /dev/vdb
+mdadm /dev/md0 --re-add /dev/vdb
 usleep 500000
 cat /proc/mdstat
 say "fr1ctl wait /dev/md0"
@@ -40,6 +40,6 @@ fr1ctl wait /dev/md0
 say "mismatch_cnt = $(cat /sys/block/md0/md/mismatch_cnt)"
 say "fr1ctl detail /dev/md0"
 fr1ctl detail /dev/md0
-say "fr1ctl stop /dev/md0; rmmod fr1"
-fr1ctl stop /dev/md0
+say "mdadm --stop /dev/md0; rmmod fr1"
+mdadm --stop /dev/md0
 rmmod fr1

@@ -26,7 +26,8 @@ check "md/ values as md prints them" sh -c \
 	 [ \"\$(cat $M/array_state)\" = clean ] && [ \"\$(cat $M/sync_completed)\" = none ] && [ \"\$(cat $M/bitmap/chunksize)\" = 4096 ] &&
 	 [ \"\$(cat $M/sync_speed_max)\" = '200000 (system)' ]"
 check "clean array holds no bitmap memory" sh -c "[ \"\$(cat $M/bitmap/bytes)\" = 0 ] && [ \"\$(cat $M/bitmap/bits)\" = 0 ]"
-check "unsupported writes: EINVAL" sh -c "! echo 5 > $M/level 2>/dev/null && ! echo bogus > $M/sync_action 2>/dev/null"
+check "unsupported writes: EINVAL" sh -c "! echo 5 > $M/level 2>/dev/null && ! echo bogus > $M/sync_action 2>/dev/null &&
+	[ \"\$(cat $M/array_size)\" = default ] && ! echo 0:0 > $M/new_dev 2>/dev/null"
 
 # Seed 003: the clone (vdc) is detached for "a week".
 fr1ctl fail /dev/md0 /dev/vdc >/dev/null
@@ -35,7 +36,7 @@ check "degraded reads 1" sh -c "[ \"\$(cat $M/degraded)\" = 1 ]"
 fio --name=week --filename=/dev/md0 --rw=randwrite --bs=4k --size=64M --number_ios=500 --ioengine=psync --direct=1 >/dev/null
 check "bitmap statistics count the missed writes" sh -c \
 	"[ \"\$(cat $M/bitmap/bits)\" = 500 ] && [ \"\$(cat $M/bitmap/pages)\" = 1 ] && [ \"\$(cat $M/bitmap/bytes)\" = 4096 ]"
-check "re-attach the clone" fr1ctl re-add /dev/md0 /dev/vdc
+check "re-attach the clone through md/new_dev" sh -c "echo \$(cat /sys/block/vdc/dev) > $M/new_dev"
 check "wait until degraded is 0" sh -c \
 	"i=0; until [ \"\$(cat $M/degraded)\" = 0 ]; do i=\$((i+1)); [ \$i -gt 600 ] && exit 1; usleep 100000; done"
 check "resync copied exactly the missed blocks" sh -c "[ \"\$(cat $M/bitmap/resync_copied_bytes)\" = $((500 * 4096)) ]"
