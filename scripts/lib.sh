@@ -10,11 +10,12 @@ FR1_KSRC_PKG=linux-source-$FR1_KSERIES
 FR1_SRC_DIR=$FR1_CACHE/src
 
 # The toolchain the kernel and the module must share (E0514 otherwise).
+# Not exported: cargo reads RUSTC from the environment, and the host crates
+# are built by rustup's toolchain (rust-toolchain.toml).
 export LLVM=-22
-export RUSTC=/usr/bin/rustc
-export CLIPPY_DRIVER=/usr/bin/clippy-driver
+RUSTC=/usr/bin/rustc
 export LIBCLANG_PATH=/usr/lib/llvm-22/lib
-export BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
+BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 
 log() { printf '[fr1 %s] %s\n' "${0##*/}" "$*" >&2; }
 die() { printf '[fr1 %s] ERROR: %s\n' "${0##*/}" "$*" >&2; exit 1; }
