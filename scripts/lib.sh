@@ -10,8 +10,8 @@ FR1_KSRC_PKG=linux-source-$FR1_KSERIES
 FR1_SRC_DIR=$FR1_CACHE/src
 
 # The toolchain the kernel and the module must share (E0514 otherwise).
-# Not exported: cargo reads RUSTC from the environment, and the host crates
-# are built by rustup's toolchain (rust-toolchain.toml).
+# RUSTC is not exported: cargo reads it from the environment, and the host
+# crates are built by rustup's toolchain (rust-toolchain.toml).
 export LLVM=-22
 RUSTC=/usr/bin/rustc
 export LIBCLANG_PATH=/usr/lib/llvm-22/lib
