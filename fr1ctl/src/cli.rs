@@ -9,7 +9,9 @@ use crate::report;
 
 pub(crate) const USAGE: &str = "\
 usage: fr1ctl COMMAND ARRAY [ARGS]
-  build ARRAY --level=1 --raid-devices=N [--assume-clean] DEV...   (alias: create)
+  build ARRAY --level=1 --raid-devices=N [--assume-clean] [--chunk=KiB] DEV...
+                        (alias: create); --chunk is the bitmap block size,
+                        4 KiB to 64 MiB, a power of two (mdadm's --chunk)
         [--write-mostly DEV]   mark the following DEV write-mostly
   fail ARRAY DEV        mark DEV faulty            (alias: setfaulty)
   remove ARRAY DEV      take a faulty DEV out      (alias: hotremove)
@@ -35,6 +37,8 @@ pub(crate) enum Command {
         array: String,
         raid_disks: i32,
         clean: bool,
+        /// Bitmap block size in bytes (0: fr1's default, 4 KiB).
+        chunk_bytes: i32,
         members: Vec<(String, bool)>,
     },
     Fail(String, String),
@@ -191,6 +195,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
     Ok(match verb {
         "build" | "create" => {
             let (mut level, mut raid_disks, mut clean, mut wm) = (None, None, false, false);
+            let mut chunk_bytes = 0;
             let mut members = Vec::new();
             let mut i = 0;
             while i < rest.len() {
@@ -207,6 +212,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
                     }
                 } else if a == "--assume-clean" {
                     clean = true;
+                } else if let Some(v) = val("--chunk").or(val("-c")) {
+                    chunk_bytes = parse_chunk(v).ok_or_else(|| {
+                        Error::usage(format!("bad --chunk '{v}' (KiB, or with K/M)"))
+                    })?;
                 } else if a == "--write-mostly" || a == "-W" {
                     wm = true;
                 } else if a.starts_with('-') {
@@ -237,6 +246,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, Error> {
                 array,
                 raid_disks,
                 clean,
+                chunk_bytes,
                 members,
             }
         }
@@ -294,8 +304,9 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
             array,
             raid_disks,
             clean,
+            chunk_bytes,
             members,
-        } => build(array, *raid_disks, *clean, members)?,
+        } => build(array, *raid_disks, *clean, *chunk_bytes, members)?,
         Command::Fail(a, d) => {
             member_op(a, d, abi::nr::SET_DISK_FAULTY, "set faulty", |e| match e {
                 libc::EBUSY => {
@@ -369,10 +380,22 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
     Ok(())
 }
 
+/// mdadm's `--chunk` value: KiB, or a number with a K or M suffix. The
+/// kernel validates the size itself (EINVAL).
+fn parse_chunk(v: &str) -> Option<i32> {
+    let (num, mult) = match v.as_bytes().last()? {
+        b'K' | b'k' => (&v[..v.len() - 1], 1024),
+        b'M' | b'm' => (&v[..v.len() - 1], 1024 * 1024),
+        _ => (v, 1024),
+    };
+    num.parse::<i32>().ok()?.checked_mul(mult)
+}
+
 fn build(
     array: &str,
     raid_disks: i32,
     clean: bool,
+    chunk_bytes: i32,
     members: &[(String, bool)],
 ) -> Result<(), Error> {
     let path = dev::ensure_node(array)?;
@@ -391,6 +414,7 @@ fn build(
         state: if clean { abi::MD_SB_CLEAN } else { 0 },
         active_disks: raid_disks,
         working_disks: raid_disks,
+        chunk_size: chunk_bytes,
         ..Default::default()
     };
     a.set_array_info(&info).map_err(fail(
@@ -510,9 +534,20 @@ mod tests {
                 array: "/dev/md0".into(),
                 raid_disks: 2,
                 clean: true,
+                chunk_bytes: 0,
                 members: vec![("/dev/vda".into(), false), ("/dev/vdb".into(), true)],
             }
         );
+        let c = parse(&args("build md0 --level=1 -n 1 --chunk=4096 /dev/vda"));
+        assert!(c.is_err(), "-n takes '='");
+        for (v, bytes) in [("4096", 4 << 20), ("64K", 65536), ("2M", 2 << 20)] {
+            let c = parse(&args(&format!(
+                "build md0 --level=1 -n=1 --chunk={v} /dev/vda"
+            )));
+            assert!(matches!(c, Ok(Command::Build { chunk_bytes, .. }) if chunk_bytes == bytes));
+        }
+        assert!(parse(&args("build md0 --level=1 -n=1 --chunk=x /dev/vda")).is_err());
+        assert!(parse(&args("build md0 --level=1 -n=1 --chunk=99999999M /dev/vda")).is_err());
         assert!(parse(&args("create md0 --level=5 --raid-devices=1 /dev/vda")).is_err());
         assert!(parse(&args("build md0 --level=1 --raid-devices=3 /dev/vda")).is_err());
         assert!(parse(&args("build md0 --raid-devices=1 /dev/vda")).is_err());

@@ -50,7 +50,7 @@ pub(crate) fn progress_line(array: &str) -> Option<String> {
         action: action_of(&action),
         done,
         total,
-        window_secs: 1,
+        window_ms: 1000,
         window_sectors: speed * 2,
     };
     let mut s = String::new();
@@ -69,9 +69,16 @@ pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
         ));
     }
     let start = Instant::now();
+    // SAFETY: isatty only inspects the descriptor.
     let tty = unsafe { libc::isatty(1) } == 1;
     let mut last = String::new();
+    // Without a status file (not expected) fall back to polling sysfs.
+    let mut watch = StatusWatch::open().ok();
     loop {
+        // Re-arm before looking, so an event in between is not missed.
+        if let Some(w) = watch.as_mut() {
+            w.arm();
+        }
         let degraded: u64 = read(array, "degraded")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
@@ -101,7 +108,51 @@ pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
                 "check dmesg",
             ));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Woken by the array's events (md's mdstat poll); the timeout only
+        // refreshes the progress bar.
+        let tick = Duration::from_millis(if tty { 200 } else { 1000 });
+        match watch.as_mut() {
+            Some(w) => w.wait(tick),
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// The status file, polled for array events (POLLPRI, as md's mdstat).
+struct StatusWatch {
+    file: std::fs::File,
+}
+
+impl StatusWatch {
+    fn open() -> std::io::Result<StatusWatch> {
+        let path = ["/proc/fr1stat", "/proc/mdstat"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        Ok(StatusWatch {
+            file: std::fs::File::open(path)?,
+        })
+    }
+
+    /// Reads the file: the reader has now seen every event so far.
+    fn arm(&mut self) {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        let _ = self.file.seek(std::io::SeekFrom::Start(0));
+        let _ = self.file.read_to_string(&mut text);
+    }
+
+    /// Sleeps until the next event or `timeout`.
+    fn wait(&mut self, timeout: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: One valid pollfd for an open file.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
     }
 }
 

@@ -310,6 +310,16 @@ impl Array {
         Some(unsafe { &*p })
     }
 
+    /// [`Array::slot_get`] as a guard that puts the slot when dropped.
+    pub(super) fn slot_ref(&self, slot: u32, for_write: bool) -> Option<SlotRef<'_>> {
+        let member = self.slot_get(slot, for_write)?;
+        Some(SlotRef {
+            array: self,
+            slot,
+            member,
+        })
+    }
+
     fn slot_put(&self, slot: u32) {
         if let Some(s) = self.slot.get(slot as usize) {
             s.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -890,5 +900,32 @@ pub(crate) fn to_error(e: Errno) -> Error {
         Errno::Access => EACCES,
         Errno::OpNotSupp => EOPNOTSUPP,
         Errno::Exist => EEXIST,
+    }
+}
+
+/// A counted reference to a slot's member: the member stays open (and its
+/// slot cannot be emptied) while this lives. From [`Array::slot_ref`].
+pub(super) struct SlotRef<'a> {
+    array: &'a Array,
+    slot: u32,
+    member: &'a Member,
+}
+
+impl SlotRef<'_> {
+    /// The slot this refers to.
+    pub(super) fn slot(&self) -> u32 {
+        self.slot
+    }
+}
+
+impl AsRef<Member> for SlotRef<'_> {
+    fn as_ref(&self) -> &Member {
+        self.member
+    }
+}
+
+impl Drop for SlotRef<'_> {
+    fn drop(&mut self) {
+        self.array.slot_put(self.slot);
     }
 }

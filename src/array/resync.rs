@@ -4,17 +4,17 @@
 //! are copied to it, region by region, never racing a user write.
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 
-use super::{Array, Phase};
+use super::{Array, Phase, SlotRef};
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
 use crate::logic::balance;
 use crate::logic::interlock::REGION_SECTORS;
 use crate::logic::mdstat::{SyncAction, SyncProgress};
-use crate::logic::resync::{self as plan, RangeLog};
-use crate::logic::slots::FailError;
+use crate::logic::resync::{self as plan, Pace, RangeLog};
 use crate::sys::bio::PageBuf;
+use crate::sys::ioring::IoRing;
 use crate::sys::kthread::{self, KThread, ThreadBody};
 use crate::sys::member::Member;
 
@@ -50,10 +50,22 @@ pub(crate) struct Progress {
     total: AtomicU64,
     /// Sectors copied.
     done: AtomicU64,
-    start_ns: AtomicU64,
+    /// The speed window (md's resync marks): it starts at the older of two
+    /// marks taken every [`MARK_STEP_NS`], so it spans 3 to 6 seconds.
+    mark_ns: AtomicU64,
+    mark_done: AtomicU64,
+    next_mark_ns: AtomicU64,
+    next_mark_done: AtomicU64,
     /// Bytes copied by every resync of this array (a test-visible counter).
     pub(crate) copied_bytes: AtomicU64,
+    /// md's per-array `sync_speed_min`/`sync_speed_max` in KiB/s
+    /// (0: the module's `speed_limit_min`/`speed_limit_max`).
+    pub(crate) speed_min_local: AtomicU32,
+    pub(crate) speed_max_local: AtomicU32,
 }
+
+/// How often the speed window moves on.
+const MARK_STEP_NS: u64 = 3_000_000_000;
 
 fn now_ns() -> u64 {
     // SAFETY: `ktime_get` has no preconditions.
@@ -62,10 +74,17 @@ fn now_ns() -> u64 {
 
 impl Progress {
     fn start(&self, mode: Mode, total: u64) {
+        let now = now_ns();
         self.mode.store(mode as u8, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
-        self.start_ns.store(now_ns(), Ordering::Relaxed);
+        for (ns, done) in [
+            (&self.mark_ns, &self.mark_done),
+            (&self.next_mark_ns, &self.next_mark_done),
+        ] {
+            ns.store(now, Ordering::Relaxed);
+            done.store(0, Ordering::Relaxed);
+        }
         self.active.store(true, Ordering::Release);
         crate::registry::new_event();
     }
@@ -75,6 +94,52 @@ impl Progress {
             crate::registry::new_event();
         }
         self.mode.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts `sectors` more as synced.
+    fn advance(&self, sectors: u64, copied: bool) {
+        self.done.fetch_add(sectors, Ordering::Relaxed);
+        if copied {
+            self.copied_bytes
+                .fetch_add(sectors * 512, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves the speed window on (the sync thread only).
+    fn tick(&self) {
+        let now = now_ns();
+        let next = self.next_mark_ns.load(Ordering::Relaxed);
+        if now.saturating_sub(next) >= MARK_STEP_NS {
+            self.mark_ns.store(next, Ordering::Relaxed);
+            self.mark_done.store(
+                self.next_mark_done.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+            self.next_mark_ns.store(now, Ordering::Relaxed);
+            self.next_mark_done
+                .store(self.done.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Sectors synced within the speed window, and its length.
+    fn window(&self) -> (u64, u64) {
+        let done = self.done.load(Ordering::Relaxed);
+        (
+            done.saturating_sub(self.mark_done.load(Ordering::Relaxed)),
+            now_ns().saturating_sub(self.mark_ns.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// The limits in force, KiB/s: md's `speed_min()`/`speed_max()`.
+    pub(crate) fn limits(&self) -> (u32, u32) {
+        let local = |v: &AtomicU32, system: u32| match v.load(Ordering::Relaxed) {
+            0 => system,
+            n => n,
+        };
+        (
+            local(&self.speed_min_local, crate::SPEED_LIMIT_MIN.get()),
+            local(&self.speed_max_local, crate::SPEED_LIMIT_MAX.get()),
+        )
     }
 
     /// The running mode, if any.
@@ -98,15 +163,10 @@ impl Progress {
         })
     }
 
-    /// KiB/s since the sync started.
+    /// KiB/s over the speed window.
     pub(crate) fn speed(&self) -> u64 {
-        (self.done.load(Ordering::Relaxed) / 2)
-            .checked_div(self.secs())
-            .unwrap_or(0)
-    }
-
-    fn secs(&self) -> u64 {
-        (now_ns().saturating_sub(self.start_ns.load(Ordering::Relaxed)) / 1_000_000_000).max(1)
+        let (sectors, ns) = self.window();
+        plan::kib_per_s(sectors, (ns / 1000).max(1000))
     }
 
     /// The mdstat view, while a resync runs.
@@ -115,6 +175,7 @@ impl Progress {
             return None;
         }
         let done = self.done.load(Ordering::Relaxed);
+        let (window_sectors, ns) = self.window();
         Some(SyncProgress {
             action: match self.mode() {
                 Some(Mode::Check) => SyncAction::Check,
@@ -124,18 +185,10 @@ impl Progress {
             },
             done,
             total: self.total.load(Ordering::Relaxed).max(done).max(1),
-            window_secs: self.secs(),
-            window_sectors: done,
+            window_ms: ns / 1_000_000,
+            window_sectors,
         })
     }
-}
-
-/// Why a copy stopped.
-enum CopyError {
-    /// No in-sync member could read the range.
-    Source,
-    /// The target failed (it is marked faulty).
-    Target,
 }
 
 impl Array {
@@ -358,13 +411,12 @@ impl Array {
         };
         let name = self.name_str();
         let shift = self.block_shift.load(Ordering::Relaxed);
-        let array_sectors = bm.blocks() << shift;
-        let region_blocks = (REGION_SECTORS >> shift).max(1);
-        let buf = match PageBuf::new((REGION_SECTORS as usize) * 512) {
-            Ok(b) => b,
+        let array_sectors = (bm.blocks() << shift).min(self.sectors.load(Ordering::Relaxed));
+        let mut ring = match IoRing::<SlotRef<'_>>::new(COPY_LANES, REGION_SECTORS as usize * 512) {
+            Ok(r) => r,
             Err(_) => {
                 pr_err!(
-                    "{}: resync of slot {}: out of memory for its buffer\n",
+                    "{}: resync of slot {}: out of memory for its buffers\n",
                     name,
                     slot
                 );
@@ -389,57 +441,145 @@ impl Array {
         );
         let mut out = |a: core::fmt::Arguments<'_>| pr_info!("{}: {}\n", name, a);
         let mut log = RangeLog::default();
-        let (mut errs, mut b, mut finished) = (0u64, 0u64, false);
+        let mut walk = Walk {
+            bm,
+            shift,
+            region_blocks: (REGION_SECTORS >> shift).max(1),
+            array_sectors,
+            piece_sectors: ring.lane_sectors(),
+            next_block: 0,
+            run: None,
+        };
+        let mut jobs: [Option<Job>; COPY_LANES] = [const { None }; COPY_LANES];
+        // Buckets of the finished pieces of a run longer than a region: held
+        // until the whole run is cleared in the bitmap.
+        let mut held = Held::default();
+        let (mut seq, mut retire_seq, mut errs) = (0u64, 0u64, 0u64);
+        // `halted`: no new copies (stop, member gone, or a failure);
+        // `failed`: a copy failed, nothing walked after it is cleared.
+        let (mut halted, mut failed, mut exhausted) = (false, false, false);
         loop {
-            if kthread::should_stop() || !self.state().writable(slot) {
-                break;
-            }
-            let Some((start, len)) = bm.next_run(b, region_blocks, region_blocks) else {
-                finished = true;
-                break;
-            };
-            log.clean(b, start - b, &mut out);
-            let (first, end) = (start << shift, ((start + len) << shift).min(array_sectors));
-            let mut sector = first;
-            let mut ok = true;
-            while sector < end {
-                let region_end = (sector / REGION_SECTORS + 1) * REGION_SECTORS;
-                let piece = (end - sector).min(buf.sectors()).min(region_end - sector);
-                match self.copy_piece(slot, sector, piece, &buf) {
-                    Ok(()) => {
-                        self.sync.done.fetch_add(piece, Ordering::Relaxed);
-                        self.sync
-                            .copied_bytes
-                            .fetch_add(piece * 512, Ordering::Relaxed);
-                    }
-                    Err(CopyError::Source) => {
-                        errs += 1;
-                        ok = false;
-                        break;
-                    }
-                    Err(CopyError::Target) => {
-                        errs += 1;
-                        ok = false;
-                        break;
+            // Retire finished copies in walk order: a coarse bitmap entry is
+            // cleared by the copy that completes it, which must come last.
+            while let Some(lane) = jobs.iter().position(|j| {
+                j.as_ref()
+                    .is_some_and(|j| j.seq == retire_seq && j.stage.finished())
+            }) {
+                let Some(job) = jobs[lane].take() else {
+                    break;
+                };
+                retire_seq += 1;
+                let p = job.piece;
+                if job.stage == Stage::Failed {
+                    failed = true;
+                    errs += 1;
+                } else if !failed {
+                    log.clean(p.skipped.0, p.skipped.1, &mut out);
+                    self.sync.advance(p.sectors, true);
+                    if let Some((start, len)) = p.run_end {
+                        // Cleared before the region is released: a write
+                        // that then misses the member sets its bits again.
+                        bm.clear(start, len);
+                        log.dirty(start, len, &mut out);
                     }
                 }
-                sector += piece;
+                if p.run_end.is_none() && !failed && held.push(job.bucket) {
+                    continue;
+                }
+                self.interlock_lower(job.bucket);
+                for bucket in held.drain() {
+                    self.interlock_lower(bucket);
+                }
             }
-            if ok {
-                bm.clear(start, len);
-                log.dirty(start, len, &mut out);
+            halted |= failed || kthread::should_stop() || !self.state().writable(slot);
+            // Start copies while lanes are free.
+            while !halted && !exhausted {
+                let Some(lane) = jobs.iter().position(Option::is_none) else {
+                    break;
+                };
+                let idle = jobs.iter().all(Option::is_none);
+                match self.pace() {
+                    Pace::Go => {}
+                    Pace::Drain if idle => {}
+                    Pace::Drain => break,
+                    Pace::Sleep(ms) if idle => {
+                        fsleep(Delta::from_millis(ms as i64));
+                        halted |= kthread::should_stop() || !self.state().writable(slot);
+                        continue;
+                    }
+                    Pace::Sleep(_) => break,
+                }
+                let Some(piece) = walk.next() else {
+                    exhausted = true;
+                    break;
+                };
+                let mut job = Job {
+                    piece,
+                    seq,
+                    bucket: self.interlock_raise(piece.sector),
+                    tried: 1 << slot,
+                    stage: Stage::Copied,
+                };
+                seq += 1;
+                if piece.sectors > 0 {
+                    self.start_read(&mut ring, lane, &mut job);
+                }
+                jobs[lane] = Some(job);
             }
-            if !self.state().writable(slot) {
-                break;
+            let Some((lane, ok, hold)) = ring.wait_any() else {
+                // Nothing in flight: what is left is retired above, unless
+                // the walk is over.
+                if jobs.iter().all(Option::is_none) && (halted || exhausted) {
+                    break;
+                }
+                continue;
+            };
+            let Some(job) = jobs[lane].as_mut() else {
+                continue;
+            };
+            let from = hold.slot();
+            drop(hold);
+            match (job.stage, ok) {
+                (Stage::Reading, true) => {
+                    job.stage = Stage::Failed;
+                    if let Some(t) = self.slot_ref(slot, true) {
+                        let p = job.piece;
+                        if ring
+                            .submit(lane, t, &self.bioset, true, p.sector, p.sectors)
+                            .is_ok()
+                        {
+                            job.stage = Stage::Writing;
+                        }
+                    }
+                }
+                (Stage::Reading, false) => {
+                    pr_warn!(
+                        "{}: resync: read error on slot {} at sector {}, trying another mirror\n",
+                        name,
+                        from,
+                        job.piece.sector
+                    );
+                    self.start_read(&mut ring, lane, job);
+                }
+                (Stage::Writing, true) => job.stage = Stage::Copied,
+                (Stage::Writing, false) => {
+                    // The target keeps what is still dirty in its bitmap.
+                    let _ = self.fail_slot(slot, "write error during resync");
+                    job.stage = Stage::Failed;
+                }
+                _ => {}
             }
-            self.throttle();
-            b = start + len;
         }
+        drop(ring);
+        // A run cut short by a stop still holds its first regions.
+        for bucket in held.drain() {
+            self.interlock_lower(bucket);
+        }
+        let finished = exhausted && !failed;
         if finished {
-            log.clean(b, bm.blocks() - b, &mut out);
+            log.clean(walk.next_block, bm.blocks() - walk.next_block, &mut out);
         }
         log.finish(&mut out);
-        self.sync.stop();
         pr_info!(
             "{}: resync terminates with {} errs on device {} component {} ({} blocks, {} bytes copied)\n",
             name,
@@ -449,11 +589,7 @@ impl Array {
             log.dirty_blocks,
             log.dirty_blocks << shift << 9
         );
-        if finished
-            && errs == 0
-            && bm.is_clean()
-            && self.update_state(|st| st.set_in_sync(slot)).is_ok()
-        {
+        if finished && bm.is_clean() && self.update_state(|st| st.set_in_sync(slot)).is_ok() {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
             // itself: writes are drained (the freeze) and no other freezer
             // (read repair) could record into it meanwhile.
@@ -477,81 +613,177 @@ impl Array {
                 slot
             );
         }
+        // Last: waiters (`fr1ctl wait`, `mdadm --wait`) then see the member
+        // in sync.
+        self.sync.stop();
     }
 
-    /// Copies `sectors` at `sector` (within one region) from an in-sync
-    /// member to `target`, holding the region against user writes.
-    fn copy_piece(
-        &self,
-        target: u32,
-        sector: u64,
-        sectors: u64,
-        buf: &PageBuf,
-    ) -> core::result::Result<(), CopyError> {
-        let bucket = self.interlock_raise(sector);
+    /// Reads `job`'s piece into `lane` from an in-sync member it has not
+    /// tried yet; marks the job failed when none is left.
+    fn start_read<'a>(&'a self, ring: &mut IoRing<SlotRef<'a>>, lane: usize, job: &mut Job) {
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
-        let mut tried = 1u32 << target;
-        let res = loop {
-            let Some(src) = balance::choose(&self.mirrors()[..raid_disks], sector, tried, false)
-            else {
-                pr_err!(
-                    "{}: resync: no in-sync member could read sector {} ({} sectors)\n",
-                    self.name_str(),
-                    sector,
-                    sectors
-                );
-                break Err(CopyError::Source);
-            };
-            let src = src as u32;
-            tried |= 1 << src;
-            let Some(m) = self.slot_get(src, false) else {
+        let p = job.piece;
+        job.stage = Stage::Failed;
+        while let Some(src) =
+            balance::choose(&self.mirrors()[..raid_disks], p.sector, job.tried, false)
+        {
+            job.tried |= 1 << src;
+            let Some(r) = self.slot_ref(src as u32, false) else {
                 continue;
             };
-            let read = self.bioset.sync_io(m, false, sector, sectors, buf);
-            self.slot_put(src);
-            if !read {
-                pr_warn!(
-                    "{}: resync: read error on slot {} at sector {}, trying another mirror\n",
-                    self.name_str(),
-                    src,
-                    sector
-                );
-                continue;
+            if ring
+                .submit(lane, r, &self.bioset, false, p.sector, p.sectors)
+                .is_ok()
+            {
+                job.stage = Stage::Reading;
+                return;
             }
-            let Some(t) = self.slot_get(target, true) else {
-                break Err(CopyError::Target);
-            };
-            let written = self.bioset.sync_io(t, true, sector, sectors, buf);
-            self.slot_put(target);
-            if written {
-                break Ok(());
-            }
-            match self.fail_slot(target, "write error during resync") {
-                Ok(()) | Err(FailError::AlreadyFaulty) => {}
-                Err(_) => {}
-            }
-            break Err(CopyError::Target);
-        };
-        self.interlock_lower(bucket);
-        res
+        }
+        pr_err!(
+            "{}: resync: no in-sync member could read sector {} ({} sectors)\n",
+            self.name_str(),
+            p.sector,
+            p.sectors
+        );
     }
 
-    /// md's throttle between `speed_limit_min` and `speed_limit_max`.
-    fn throttle(&self) {
-        let kib = (self.sync.done.load(Ordering::Relaxed) / 2)
-            .checked_div(self.sync.secs())
-            .unwrap_or(0);
+    /// md's throttle between the `sync_speed_min` and `sync_speed_max` in
+    /// force, over the recent speed window.
+    fn pace(&self) -> Pace {
+        self.sync.tick();
+        let (sectors, ns) = self.sync.window();
+        let (min, max) = self.sync.limits();
         let busy = self.writes_inflight.load(Ordering::Relaxed) > 0
             || self.inflight.load(Ordering::Relaxed) > 1;
-        let ms = plan::throttle_ms(
-            kib,
-            u64::from(crate::SPEED_LIMIT_MIN.get()),
-            u64::from(crate::SPEED_LIMIT_MAX.get()),
-            busy,
-        );
-        if ms > 0 {
+        plan::pace(sectors, ns, u64::from(min), u64::from(max), busy)
+    }
+
+    /// [`Array::pace`] for the synchronous check loop.
+    fn throttle(&self) {
+        if let Pace::Sleep(ms) = self.pace() {
             fsleep(Delta::from_millis(ms as i64));
         }
+    }
+}
+
+/// Region copies in flight per resync (each up to one 1 MiB region).
+const COPY_LANES: usize = 4;
+
+/// A piece of the resync walk: sectors within one region, and what to
+/// record when its copy is retired.
+#[derive(Clone, Copy)]
+struct Piece {
+    sector: u64,
+    sectors: u64,
+    /// Clean blocks skipped right before this piece (for the range log).
+    skipped: (u64, u64),
+    /// The dirty run `(start, len)` in blocks this piece completes.
+    run_end: Option<(u64, u64)>,
+}
+
+/// Walks a bitmap's dirty runs as region-sized pieces, in order.
+struct Walk<'a> {
+    bm: &'a crate::sys::nodes::Bitmap,
+    shift: u32,
+    region_blocks: u64,
+    array_sectors: u64,
+    piece_sectors: u64,
+    /// The first block not yet handed out.
+    next_block: u64,
+    /// The run being cut: `(start, len)` blocks and its next and end sector.
+    run: Option<(u64, u64, u64, u64)>,
+}
+
+impl Walk<'_> {
+    fn next(&mut self) -> Option<Piece> {
+        let mut skipped = (self.next_block, 0);
+        let (start, len, sector, end) = match self.run {
+            Some(r) => r,
+            None => {
+                let (start, len) =
+                    self.bm
+                        .next_run(self.next_block, self.region_blocks, self.region_blocks)?;
+                skipped.1 = start - self.next_block;
+                self.next_block = start + len;
+                let first = (start << self.shift).min(self.array_sectors);
+                let end = ((start + len) << self.shift).min(self.array_sectors);
+                (start, len, first, end)
+            }
+        };
+        let region_end = (sector / REGION_SECTORS + 1) * REGION_SECTORS;
+        let n = (end - sector)
+            .min(region_end - sector)
+            .min(self.piece_sectors);
+        let last = sector + n >= end;
+        self.run = (!last).then_some((start, len, sector + n, end));
+        Some(Piece {
+            sector,
+            sectors: n,
+            skipped,
+            run_end: last.then_some((start, len)),
+        })
+    }
+}
+
+/// Where a region copy stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Reading,
+    Writing,
+    Copied,
+    Failed,
+}
+
+impl Stage {
+    fn finished(self) -> bool {
+        matches!(self, Stage::Copied | Stage::Failed)
+    }
+}
+
+/// One region copy of the resync pipeline.
+struct Job {
+    piece: Piece,
+    /// Its place in the walk (copies are retired in this order).
+    seq: u64,
+    /// The interlock bucket it holds.
+    bucket: usize,
+    /// Slots already tried as the source (and the target).
+    tried: u32,
+    stage: Stage,
+}
+
+/// Interlock buckets held for the unfinished run (blocks up to 64 MiB span
+/// up to 64 regions).
+struct Held {
+    buckets: [usize; 64],
+    n: usize,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Held {
+            buckets: [0; 64],
+            n: 0,
+        }
+    }
+}
+
+impl Held {
+    /// Keeps `bucket`; false if full (the caller releases it instead).
+    fn push(&mut self, bucket: usize) -> bool {
+        match self.buckets.get_mut(self.n) {
+            Some(b) => {
+                *b = bucket;
+                self.n += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = usize> + '_ {
+        let n = core::mem::take(&mut self.n);
+        self.buckets[..n].iter().copied()
     }
 }
 

@@ -6,7 +6,7 @@
 //! return EINVAL; nothing silently succeeds.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 use super::resync::Mode;
@@ -282,8 +282,8 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
             Some(_) => writeln!(w, "{}", a.sync.speed()),
             None => writeln!(w, "none"),
         },
-        b"sync_speed_min" => writeln!(w, "{} (system)", crate::SPEED_LIMIT_MIN.get()),
-        b"sync_speed_max" => writeln!(w, "{} (system)", crate::SPEED_LIMIT_MAX.get()),
+        b"sync_speed_min" => speed_limit(w, a.sync.limits().0, &a.sync.speed_min_local),
+        b"sync_speed_max" => speed_limit(w, a.sync.limits().1, &a.sync.speed_max_local),
         b"mismatch_cnt" => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
         b"consistency_policy" => writeln!(w, "bitmap"),
         // md prints "default" unless user space set an explicit size.
@@ -307,11 +307,33 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
             }
             a.hot_add(dev)
         }
-        // fr1's limits are the module's (md's "system" values): per-array
-        // values are not supported.
-        b"sync_speed_min" | b"sync_speed_max" if text == "system" => Ok(()),
+        b"sync_speed_min" => set_speed_limit(&a.sync.speed_min_local, text),
+        b"sync_speed_max" => set_speed_limit(&a.sync.speed_max_local, text),
         _ => Err(EINVAL),
     }
+}
+
+/// md's `sync_speed_min`/`_max`: the limit in force and where it comes from.
+fn speed_limit(w: &mut ShowBuf, value: u32, local: &AtomicU32) -> fmt::Result {
+    let whose = match local.load(Ordering::Relaxed) {
+        0 => "system",
+        _ => "local",
+    };
+    writeln!(w, "{value} ({whose})")
+}
+
+/// md's store: "system" falls back to the module parameter, a positive
+/// number of KiB/s sets this array's own limit.
+fn set_speed_limit(local: &AtomicU32, text: &str) -> Result {
+    let v = match text {
+        "system" => 0,
+        _ => match text.parse::<u32>() {
+            Ok(0) | Err(_) => return Err(EINVAL),
+            Ok(v) => v,
+        },
+    };
+    local.store(v, Ordering::Relaxed);
+    Ok(())
 }
 
 fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {

@@ -57,8 +57,8 @@ pub(crate) struct SyncProgress {
     pub(crate) done: u64,
     /// Sectors the sync covers.
     pub(crate) total: u64,
-    /// Seconds since the start of the speed window (md's ~30 s mark).
-    pub(crate) window_secs: u64,
+    /// Milliseconds since the start of the speed window (md's marks).
+    pub(crate) window_ms: u64,
     /// Sectors completed within the speed window.
     pub(crate) window_sectors: u64,
 }
@@ -195,19 +195,25 @@ pub(crate) fn write_progress(w: &mut impl Write, p: &SyncProgress) -> fmt::Resul
     )?;
     // md's estimate: remaining sectors over the window's rate, with the rate
     // scaled by 32 to keep precision near the end.
-    let secs = p.window_secs.max(1);
+    // md counts whole seconds (at least one), which overstates the speed
+    // early in a window; fr1 uses milliseconds.
+    let ms = p.window_ms.max(1);
     let remaining = p.total - done;
-    let finish = remaining
+    let finish = (remaining
         .checked_div(p.window_sectors / 32 + 1)
         .unwrap_or(0)
-        .saturating_mul(secs)
-        >> 5;
+        .saturating_mul(ms)
+        >> 5)
+        / 1000;
     write!(
         w,
         " finish={}.{}min speed={}K/sec",
         finish / 60,
         (finish % 60) / 6,
-        (p.window_sectors / 2).checked_div(secs).unwrap_or(0)
+        (p.window_sectors / 2)
+            .saturating_mul(1000)
+            .checked_div(ms)
+            .unwrap_or(0)
     )
 }
 
@@ -297,7 +303,7 @@ mod tests {
             action,
             done,
             total,
-            window_secs: 3,
+            window_ms: 3000,
             window_sectors: 11008 * 3,
         }
     }

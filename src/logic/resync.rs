@@ -112,20 +112,48 @@ pub(crate) fn sample_blocks<const N: usize>(
     (out, n)
 }
 
-/// md's throttle (`md_do_sync`): how long to pause, in milliseconds, after
-/// copying at `kib_per_s` over the current window, given the limits and
-/// whether user I/O is active. Below `min` never; above `max` always; in
-/// between only when the array is busy.
-pub(crate) fn throttle_ms(kib_per_s: u64, min: u64, max: u64, array_busy: bool) -> u64 {
-    if kib_per_s <= min {
-        0
-    } else if kib_per_s > max || array_busy {
-        // md sleeps 500 ms above max; fr1 sleeps in shorter steps so that
-        // stop requests are seen quickly.
-        100
+/// What the sync thread does before its next copy: md's throttle in
+/// `md_do_sync`, measured over a recent window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Start the next copy.
+    Go,
+    /// User I/O is active: let the copies in flight finish before the next
+    /// one (md waits for `recovery_active` to drain).
+    Drain,
+    /// Above the maximum speed: pause this many milliseconds.
+    Sleep(u64),
+}
+
+/// The longest single pause, so that stop requests are seen quickly.
+pub(crate) const MAX_PAUSE_MS: u64 = 100;
+
+/// `sectors` were copied over the last `window_ns`; the limits are KiB/s.
+/// Below `min_kib` the copy always goes on; above `max_kib` it pauses just
+/// long enough to fall back to `max_kib`; in between it yields to user I/O
+/// when the array is busy.
+pub(crate) fn pace(sectors: u64, window_ns: u64, min_kib: u64, max_kib: u64, busy: bool) -> Pace {
+    // KiB/s = sectors / 2 per second = sectors * 500_000 / microseconds
+    // (64-bit only: the kernel has no 128-bit division).
+    let window_us = (window_ns / 1000).max(1000);
+    let kib = kib_per_s(sectors, window_us);
+    if kib <= min_kib {
+        Pace::Go
+    } else if kib > max_kib {
+        // How long the window should have lasted at `max_kib`.
+        let due_us = sectors.saturating_mul(500_000) / max_kib.max(1);
+        let ms = due_us.saturating_sub(window_us) / 1000;
+        Pace::Sleep(ms.clamp(1, MAX_PAUSE_MS))
+    } else if busy {
+        Pace::Drain
     } else {
-        0
+        Pace::Go
     }
+}
+
+/// The speed of `sectors` over `us` microseconds, in KiB/s.
+pub(crate) fn kib_per_s(sectors: u64, us: u64) -> u64 {
+    sectors.saturating_mul(500_000) / us.max(1)
 }
 
 /// A `fmt::Write` that forwards to a closure taking `&str` pieces.
@@ -200,11 +228,25 @@ mod tests {
     }
 
     #[test]
-    fn throttle_like_md() {
-        assert_eq!(throttle_ms(500, 1000, 200_000, true), 0);
-        assert_eq!(throttle_ms(300_000, 1000, 200_000, false), 100);
-        assert_eq!(throttle_ms(50_000, 1000, 200_000, true), 100);
-        assert_eq!(throttle_ms(50_000, 1000, 200_000, false), 0);
+    fn pace_like_md() {
+        // 2000 sectors = 1000 KiB over 1 s.
+        assert_eq!(pace(2000, 1_000_000_000, 1000, 200_000, true), Pace::Go);
+        assert_eq!(pace(2000, 1_000_000_000, 500, 200_000, true), Pace::Drain);
+        assert_eq!(pace(2000, 1_000_000_000, 500, 200_000, false), Pace::Go);
+        // 400 MB/s against a 200 MB/s ceiling: about 1 s behind, capped.
+        assert_eq!(
+            pace(800_000, 1_000_000_000, 1000, 200_000, false),
+            Pace::Sleep(MAX_PAUSE_MS)
+        );
+        // Slightly over: a short pause that brings the rate back to max.
+        assert_eq!(
+            pace(404_000, 1_000_000_000, 1000, 200_000, false),
+            Pace::Sleep(10)
+        );
+        // A tiny window is not a huge rate.
+        assert_eq!(pace(8, 0, 1000, 200_000, false), Pace::Go);
+        assert_eq!(pace(u64::MAX, 1, 0, 1, false), Pace::Sleep(MAX_PAUSE_MS));
+        assert_eq!(pace(10, 1, 0, 0, false), Pace::Sleep(MAX_PAUSE_MS));
         let mut s = String::new();
         write!(FnWriter(|p: &str| s.push_str(p)), "a{}", 1).unwrap();
         assert_eq!(s, "a1");

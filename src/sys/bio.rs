@@ -286,6 +286,8 @@ pub(crate) struct PageBuf {
 
 /// Bytes per page.
 const PAGE: usize = 4096;
+/// The most pages one bio carries (the block layer's `BIO_MAX_VECS`).
+const BIO_MAX_VECS: usize = 256;
 
 impl PageBuf {
     /// `bytes` (rounded up to pages) of buffer; may sleep.
@@ -340,18 +342,36 @@ impl<T> BioSet<T> {
         sectors: u64,
         buf: &PageBuf,
     ) -> bool {
+        self.page_bio(member, write, sector, sectors, buf)
+            .is_some_and(Bio::submit_wait)
+    }
+
+    /// A bio for `sectors` at `sector` of `member`, over the first pages of
+    /// `buf`. The caller keeps `buf` and the member open until the bio
+    /// finished. `None` if the range does not fit `buf`.
+    pub(crate) fn page_bio(
+        &self,
+        member: &Member,
+        write: bool,
+        sector: u64,
+        sectors: u64,
+        buf: &PageBuf,
+    ) -> Option<Bio> {
         if sectors == 0 || sectors > buf.sectors() {
-            return false;
+            return None;
         }
         let bytes = (sectors * 512) as usize;
         let nr = bytes.div_ceil(PAGE);
+        if nr > BIO_MAX_VECS {
+            return None;
+        }
         let op = if write {
             bindings::req_op_REQ_OP_WRITE
         } else {
             bindings::req_op_REQ_OP_READ
         };
         // SAFETY: The member is open; the set has bvec pools (NEED_BVECS);
-        // GFP_NOIO from a mempool cannot fail; `nr` <= 256 pages per call.
+        // GFP_NOIO from a mempool cannot fail; `nr` <= BIO_MAX_VECS.
         let bio = unsafe {
             bindings::bio_alloc_bioset(
                 member.bdev(),
@@ -361,9 +381,7 @@ impl<T> BioSet<T> {
                 self.inner.get(),
             )
         };
-        let Some(bio) = NonNull::new(bio) else {
-            return false;
-        };
+        let bio = NonNull::new(bio)?;
         // SAFETY: `bio` is fresh and ours; each page is live for the I/O
         // (the caller keeps `buf`), and `nr` vecs were reserved.
         unsafe {
@@ -373,11 +391,11 @@ impl<T> BioSet<T> {
                 let n = left.min(PAGE);
                 if bindings::bio_add_page(bio.as_ptr(), p.as_ptr(), n as u32, 0) != n as c_int {
                     bindings::bio_put(bio.as_ptr());
-                    return false;
+                    return None;
                 }
                 left -= n;
             }
         }
-        Bio(bio).submit_wait()
+        Some(Bio(bio))
     }
 }

@@ -7,6 +7,7 @@
 pub(crate) mod bio;
 pub(crate) mod disk;
 pub(crate) mod ffi;
+pub(crate) mod ioring;
 pub(crate) mod kthread;
 pub(crate) mod member;
 pub(crate) mod nodes;

@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 23
+ktap_set_plan 26
 
 # Waits (up to 120 s) until the array shows [2/2] [UU] and no recovery.
 in_sync() {
@@ -91,4 +91,18 @@ check "new device: full resync, identical" sh -c \
 in_sync >/dev/null
 check "vdc identical to vda" same /dev/vda /dev/vdc
 check "stop" fr1ctl stop /dev/md0
+
+# 4 MiB blocks (mdadm's --chunk): one dirty block spans four 1 MiB regions,
+# all held against writes until the block is clean.
+fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean --chunk=4096 /dev/vda /dev/vdc >/dev/null
+fr1ctl fail /dev/md0 /dev/vdc >/dev/null
+for off in 0 1280 1281 8448; do # 4 KiB units: blocks 0, 1, 1, 8
+	/bin/dd if=/dev/urandom of=/dev/md0 bs=4096 seek=$off count=1 oflag=direct 2>/dev/null
+done
+dmesg -c >/dev/null
+fr1ctl add /dev/md0 /dev/vdc >/dev/null
+check "4 MiB blocks: 3 dirty blocks copied whole" sh -c \
+	'fr1ctl wait /dev/md0 120 >/dev/null && dmesg | grep -qF "(3 blocks, 12582912 bytes copied)"'
+check "4 MiB blocks: mirrors identical" same /dev/vda /dev/vdc
+check "stop the 4 MiB-block array" fr1ctl stop /dev/md0
 ktap_finished

@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 15
+ktap_set_plan 19
 
 M=/sys/block/md0/md
 wait_idle() { # until sync_action reads idle (60 s)
@@ -52,5 +52,28 @@ check "check finds the injected mismatch" sh -c "[ \"\$(cat $M/mismatch_cnt)\" -
 echo repair > $M/sync_action; wait_idle
 echo check > $M/sync_action; wait_idle
 check "repair fixes it: check reads 0 again" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && . /tests/lib.sh && same /dev/vda /dev/vdb"
+
+# md's per-array limits: "N (local)" over the module's "N (system)".
+check "sync_speed_max/min: local values, 'system', EINVAL for 0 and junk" sh -c \
+	"echo 16000 > $M/sync_speed_max && [ \"\$(cat $M/sync_speed_max)\" = '16000 (local)' ] &&
+	 ! echo 0 > $M/sync_speed_max 2>/dev/null && ! echo x > $M/sync_speed_min 2>/dev/null &&
+	 echo 2000 > $M/sync_speed_min && [ \"\$(cat $M/sync_speed_min)\" = '2000 (local)' ] &&
+	 echo system > $M/sync_speed_min && [ \"\$(cat $M/sync_speed_min)\" = '1000 (system)' ]"
+# A check of 64 MiB at 16000 KiB/s cannot end before ~4 s (unthrottled it
+# takes well under a second here).
+t0=$(awk '{printf "%d", $1 * 1000}' /proc/uptime)
+echo check > $M/sync_action
+# Sample the speed once 16 MiB (a second at the limit) are done.
+i=0
+until [ "$(sed -n 's| /.*||p' $M/sync_completed)" -ge 32768 ] 2>/dev/null; do
+	i=$((i + 1)); [ "$(cat $M/sync_action)" = idle ] || [ $i -gt 600 ] && break; usleep 50000
+done
+check "throttled: mdstat speed stays near 16000K/sec" sh -c \
+	"s=\$(sed -n 's/.*speed=\([0-9]*\)K.*/\1/p' /proc/mdstat); echo speed \$s; [ -n \"\$s\" ] && [ \$s -le 20000 ]"
+wait_idle
+t1=$(awk '{printf "%d", $1 * 1000}' /proc/uptime)
+check "throttled check took >= 3.5 s ($((t1 - t0)) ms)" [ $((t1 - t0)) -ge 3500 ]
+echo system > $M/sync_speed_max
+check "back to the system limit" sh -c "[ \"\$(cat $M/sync_speed_max)\" = '200000 (system)' ]"
 check "stop" fr1ctl stop /dev/md0
 ktap_finished
