@@ -849,11 +849,12 @@ impl Array {
     /// the leaf pages one fully populated bitmap would need.
     fn bitmap_line(&self) -> Option<mdstat::BitmapLine> {
         let maps = self.bitmaps.as_ref()?;
-        let used = maps.iter().map(|b| b.bytes_held() / 4096).sum();
+        // md's figures are 4 KiB pages: fr1's nodes are counted in them.
+        let used = maps.iter().map(|b| b.bytes_held()).sum::<u64>();
         let blocks = maps.first().map_or(0, |b| b.blocks());
         Some(mdstat::BitmapLine {
-            used_pages: used,
-            total_pages: blocks.div_ceil(crate::logic::bitmap::LEAF_BLOCKS),
+            used_pages: used.div_ceil(4096),
+            total_pages: blocks.div_ceil(4096 * 8),
             chunk_bytes: 512 << self.block_shift.load(Ordering::Relaxed),
         })
     }

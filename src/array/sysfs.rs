@@ -91,7 +91,7 @@ pub(crate) const MD_ATTRS: [AttrDef; 17] = [
 
 /// md/bitmap/ attributes: md's `chunksize` and `location`, and fr1's
 /// statistics of its in-memory bitmaps (summed over the members).
-pub(crate) const BITMAP_ATTRS: [AttrDef; 7] = [
+pub(crate) const BITMAP_ATTRS: [AttrDef; 10] = [
     AttrDef {
         name: c"chunksize",
         mode: RO,
@@ -102,6 +102,18 @@ pub(crate) const BITMAP_ATTRS: [AttrDef; 7] = [
     },
     AttrDef {
         name: c"pages",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"leaves",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"nodes",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"root_bytes",
         mode: RO,
     },
     AttrDef {
@@ -338,9 +350,10 @@ fn set_speed_limit(local: &AtomicU32, text: &str) -> Result {
 
 fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
     let mut sum = crate::logic::bitmap::Stats::default();
-    let mut bytes = 0;
+    let (mut bytes, mut root_bytes) = (0, 0);
     if let Some(maps) = a.bitmaps.as_ref() {
         for bm in maps.iter() {
+            root_bytes += bm.root_bytes();
             let s = bm.stats();
             sum.pages += s.pages;
             sum.nodes += s.nodes;
@@ -352,7 +365,11 @@ fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Resul
     match BITMAP_ATTRS[idx].name.to_bytes() {
         b"chunksize" => writeln!(w, "{}", 512u64 << a.block_shift.load(Ordering::Relaxed)),
         b"location" => writeln!(w, "memory"),
-        b"pages" => writeln!(w, "{}", sum.pages),
+        // mdstat's figure: 4 KiB pages' worth of nodes.
+        b"pages" => writeln!(w, "{}", bytes.div_ceil(4096)),
+        b"leaves" => writeln!(w, "{}", sum.pages),
+        b"nodes" => writeln!(w, "{}", sum.nodes),
+        b"root_bytes" => writeln!(w, "{root_bytes}"),
         b"bits" => writeln!(w, "{}", sum.bits),
         b"coarse" => writeln!(w, "{}", sum.coarse),
         b"bytes" => writeln!(w, "{bytes}"),

@@ -3,9 +3,11 @@
 //! The demand-paged dirty bitmap: one bit per block of an array, recording
 //! the writes one member missed.
 //!
-//! It is a radix tree of 4 KiB nodes with a fan-out of 512. Leaves are
-//! 4 KiB pages of bits (32768 blocks each: 128 MiB at 4 KiB blocks); interior
-//! nodes hold 512 entries. An entry is 0 (the whole subtree is clean, no
+//! It is a radix tree of 512-byte nodes with a fan-out of 64. Leaves hold
+//! 4096 bits (16 MiB at 4 KiB blocks); interior nodes hold 64 entries. Small
+//! nodes keep scattered writes cheap: a write alone in its 128 MiB costs one
+//! leaf and its share of the path to it, well under the 4 KiB page a dense
+//! bitmap (md's) spends there. An entry is 0 (the whole subtree is clean, no
 //! memory), [`COARSE`] (the whole subtree is dirty, no memory) or a pointer to
 //! a child node. Memory is allocated only where writes land, from the I/O path
 //! without sleeping; when an allocation fails, the entry becomes [`COARSE`]:
@@ -13,7 +15,7 @@
 //! This is md's "hijacked page" idea carried to every level.
 //!
 //! Depth grows with the array, so the root of a 1 PiB array at 4 KiB blocks
-//! has 32 entries (256 bytes) and a clean bitmap costs nothing else.
+//! has 4 entries (32 bytes) and a clean bitmap costs nothing else.
 //!
 //! Concurrency: setting bits is lock-free (atomic OR on leaf words and CAS
 //! on entries). Clearing is done only by the resync of a region that no
@@ -26,14 +28,14 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Entries per interior node, words per leaf.
-pub(crate) const FANOUT: usize = 512;
-/// Blocks per leaf page (4096 bytes of bits).
+pub(crate) const FANOUT: usize = 64;
+/// Blocks per leaf (512 bytes of bits).
 pub(crate) const LEAF_BLOCKS: u64 = (FANOUT * 64) as u64;
 /// Entry value: the whole subtree is dirty, no memory behind it.
 pub(crate) const COARSE: usize = 1;
 
-/// A 4 KiB node: interior entries or leaf bit words.
-#[repr(C, align(4096))]
+/// A 512-byte node: interior entries or leaf bit words.
+#[repr(C, align(512))]
 pub(crate) struct Node {
     words: [AtomicUsize; FANOUT],
 }
@@ -54,7 +56,7 @@ pub(crate) trait NodeAlloc {
 /// Usage figures (md's `bitmap:` line and sysfs `bitmap/` statistics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stats {
-    /// Leaf pages allocated.
+    /// Leaves allocated.
     pub(crate) pages: u64,
     /// Interior nodes allocated below the root.
     pub(crate) nodes: u64,
@@ -469,6 +471,11 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
         let s = self.stats();
         (s.pages + s.nodes) * core::mem::size_of::<Node>() as u64
     }
+
+    /// Bytes of the root, held while the array exists.
+    pub(crate) fn root_bytes(&self) -> u64 {
+        (self.root_len * core::mem::size_of::<AtomicUsize>()) as u64
+    }
 }
 
 /// The words of a leaf that blocks `[b, end)` (within one leaf) touch, with
@@ -549,17 +556,17 @@ mod tests {
     #[test]
     fn shape_of_arrays() {
         assert_eq!(shape(1), (0, 1));
-        assert_eq!(shape(LEAF_BLOCKS * 512), (0, 512));
-        assert_eq!(shape(LEAF_BLOCKS * 512 + 1), (1, 2));
-        // 1 PiB at 4 KiB blocks: 32 root entries, 256 bytes while clean.
-        assert_eq!(shape(1u64 << 38), (2, 32));
-        assert!(shape(u64::MAX).1 <= 512);
+        assert_eq!(shape(LEAF_BLOCKS * 64), (0, 64));
+        assert_eq!(shape(LEAF_BLOCKS * 64 + 1), (1, 2));
+        // 1 PiB at 4 KiB blocks: 4 root entries, 32 bytes while clean.
+        assert_eq!(shape(1u64 << 38), (4, 4));
+        assert!(shape(u64::MAX).1 <= 64);
     }
 
     #[test]
     fn clean_costs_nothing_and_pages_on_demand() {
         let a = TestAlloc::default();
-        let r = root(32);
+        let r = root(4);
         let bm = DirtyBitmap::new(&a, r, 1u64 << 38).unwrap();
         assert!(bm.is_clean());
         assert_eq!(a.live.get(), 0);
@@ -567,7 +574,8 @@ mod tests {
         bm.set((1u64 << 37) + 7, 1);
         let s = bm.stats();
         assert_eq!((s.pages, s.bits, s.coarse), (2, 4, 0));
-        assert_eq!(s.nodes, 4);
+        // Two paths of 4 interior nodes below the root.
+        assert_eq!(s.nodes, 8);
         assert_eq!(bm.next_dirty(0), Some(5));
         assert_eq!(bm.next_dirty(8), Some((1u64 << 37) + 7));
         assert_eq!(bm.next_run(0, 100, 1 << 20), Some((5, 3)));
@@ -576,6 +584,23 @@ mod tests {
         assert_eq!(bm.stats().bits, 1);
         drop(bm);
         assert_eq!(a.live.get(), 0);
+    }
+
+    #[test]
+    fn scattered_writes_cost_under_a_page_each() {
+        // The benchmark's memory case: K random blocks over 1 PiB, each in
+        // its own 128 MiB, against a dense bitmap's 4 KiB page there.
+        let a = TestAlloc::default();
+        let blocks = 1u64 << 38;
+        let bm = DirtyBitmap::new(&a, root(shape(blocks).1), blocks).unwrap();
+        assert_eq!(bm.root_bytes(), 32);
+        let mut rng = Rng(7);
+        for _ in 0..1000 {
+            bm.set(rng.next() % blocks, 1);
+        }
+        let s = bm.stats();
+        assert_eq!((s.pages, s.bits), (1000, 1000));
+        assert!(bm.bytes_held() < 1000 * 2048, "{} bytes", bm.bytes_held());
     }
 
     #[test]
@@ -600,7 +625,7 @@ mod tests {
     #[test]
     fn runs_respect_alignment_and_max() {
         let a = TestAlloc::default();
-        let r = root(1);
+        let r = root(shape(10_000).1);
         let bm = DirtyBitmap::new(&a, r, 10_000).unwrap();
         bm.set(250, 100);
         assert_eq!(bm.next_run(0, 1000, 256), Some((250, 6)));
@@ -610,7 +635,7 @@ mod tests {
         assert_eq!(bm.next_run(9_000, 1000, 256), Some((9_990, 10)));
         bm.set_all();
         assert!(bm.all_coarse());
-        assert_eq!(bm.stats().coarse, 1);
+        assert_eq!(bm.stats().coarse, 3, "one per root entry");
         assert_eq!(bm.next_run(0, 1000, 256), Some((0, 256)));
         bm.clear(0, 10_000);
         assert!(bm.is_clean());

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory for the dirty bitmap's nodes: 4 KiB, zeroed, allocated from the
+//! Memory for the dirty bitmap's nodes: 512 bytes (kmalloc-512), zeroed, allocated from the
 //! I/O path without sleeping and without warnings (failure is handled: the
 //! bitmap goes coarse).
 

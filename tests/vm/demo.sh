@@ -20,7 +20,7 @@ cat /proc/mdstat
 say "write 1000 scattered 4 KiB blocks (fio, crc32c verified)"
 fio --name=scatter --filename=/dev/md0 --rw=randwrite --bs=4k --size=1G --number_ios=1000 \
 	--ioengine=psync --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
-say "bitmap: $(cat /sys/block/md0/md/bitmap/bits) dirty blocks in $(cat /sys/block/md0/md/bitmap/pages) page(s) = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
+say "bitmap: $(cat /sys/block/md0/md/bitmap/bits) dirty blocks in $(cat /sys/block/md0/md/bitmap/leaves) leaves of 512 bytes = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
 say "mdadm /dev/md0 --re-add /dev/vdb   (raidhotadd; resync throttled to 1 MB/s so the bar shows)"
 echo 1000 > /sys/module/fr1/parameters/speed_limit_max
 dmesg -c >/dev/null

@@ -35,7 +35,8 @@ fr1ctl remove /dev/md0 /dev/vdc >/dev/null
 check "degraded reads 1" sh -c "[ \"\$(cat $M/degraded)\" = 1 ]"
 fio --name=week --filename=/dev/md0 --rw=randwrite --bs=4k --size=64M --number_ios=500 --ioengine=psync --direct=1 >/dev/null
 check "bitmap statistics count the missed writes" sh -c \
-	"[ \"\$(cat $M/bitmap/bits)\" = 500 ] && [ \"\$(cat $M/bitmap/pages)\" = 1 ] && [ \"\$(cat $M/bitmap/bytes)\" = 4096 ]"
+	"[ \"\$(cat $M/bitmap/bits)\" = 500 ] && [ \"\$(cat $M/bitmap/leaves)\" = 4 ] && [ \"\$(cat $M/bitmap/nodes)\" = 0 ] &&
+	 [ \"\$(cat $M/bitmap/bytes)\" = 2048 ] && [ \"\$(cat $M/bitmap/pages)\" = 1 ] && [ \"\$(cat $M/bitmap/root_bytes)\" = 96 ]"
 check "re-attach the clone through md/new_dev" sh -c "echo \$(cat /sys/block/vdc/dev) > $M/new_dev"
 check "wait until degraded is 0" sh -c \
 	"i=0; until [ \"\$(cat $M/degraded)\" = 0 ]; do i=\$((i+1)); [ \$i -gt 600 ] && exit 1; usleep 100000; done"
