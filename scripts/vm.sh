@@ -41,7 +41,7 @@ mkdir -p "$outdir"
 "$FR1_ROOT/scripts/mkinitramfs.sh" "$kb" "$outdir" "$ko"
 
 # What counts as a kernel splat (any of these fails the run).
-SPLAT='BUG:|WARNING:|Oops|general protection|possible circular locking|inconsistent lock state|possible recursive locking|suspicious RCU usage|INFO: task .* blocked|hung task|soft lockup|hard LOCKUP|Kernel panic|KASAN|refcount_t:|UBSAN|Call Trace:|rust_panic|panicked at'
+SPLAT='BUG:|WARNING:|Oops|general protection|possible circular locking|inconsistent lock state|possible recursive locking|suspicious RCU usage|INFO: task .* blocked|hung task|soft lockup|hard LOCKUP|Kernel panic|KASAN|refcount_t:|UBSAN|Call Trace:|rust_panic|panicked at|kmemleak: fr1 leak'
 
 passed=0 failed=0 skipped=0
 report() { # report ok|fail|skip TEXT
