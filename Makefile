@@ -27,7 +27,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/
 RUSTFMT ?= rustfmt
 RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
-.PHONY: all modules clean check demo bench bench-quick test-host fmt fmtcheck kernel setup
+.PHONY: all modules clean check demo bench bench-quick profile test-host fmt fmtcheck kernel setup
 
 all: modules
 
@@ -61,6 +61,9 @@ bench:
 
 bench-quick:
 	scripts/bench.sh --quick
+
+profile:
+	scripts/profile.sh
 
 clean:
 	@test -z "$(KDIR)" || $(KMAKE) clean

@@ -92,6 +92,10 @@ cp "$FR1_ROOT/tests/vm/init" "$run/init"
 chmod 755 "$run/init"
 cp "$FR1_ROOT"/tests/vm/*.sh "$run/tests/"
 cp "$ksrc/tools/testing/selftests/kselftest/ktap_helpers.sh" "$run/tests/"
+# FR1_EXTRA_TOOLS: more host programs for this run only (e.g. /usr/bin/perf
+# to profile in the guest), with their libraries.
+# shellcheck disable=SC2086
+[ -z "${FR1_EXTRA_TOOLS:-}" ] || copy_with_libs "$run" $FR1_EXTRA_TOOLS
 if [ -x "$FR1_ROOT/target/release/fr1ctl" ]; then
 	cp "$FR1_ROOT/target/release/fr1ctl" "$run/usr/bin/fr1ctl"
 fi

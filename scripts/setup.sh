@@ -13,7 +13,7 @@ PKGS=(
 	rustc-web rust-web-src rust-web-clippy
 	bc flex bison libelf-dev libssl-dev make cpio kmod xz-utils
 	# the VM and the real tools the guest runs
-	qemu-system-x86 busybox-static fio mdadm dmsetup util-linux e2fsprogs
+	qemu-system-x86 busybox-static fio linux-perf mdadm dmsetup util-linux e2fsprogs
 	# tests and benchmarks on the host
 	python3 python3-venv diffutils dkms
 )
