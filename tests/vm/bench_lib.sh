@@ -14,12 +14,12 @@ die() { echo "Bail out! $*"; exit 1; }
 modprobe md_mod
 modprobe raid1
 modprobe fr1
-modprobe brd rd_nr=4 rd_size=$((SIZE_MB * 1024))
+modprobe brd rd_nr=6 rd_size=$((SIZE_MB * 1024))
 M=/sys/block
 # brd allocates a page at the first write to it: write every member once so
 # that no target pays for it in its first measurement (md's runs came after
 # fr1's on already written disks).
-for i in 0 1 2 3; do
+for i in 0 1 2 3 4 5; do
 	/bin/dd if=/dev/zero of=/dev/ram$i bs=1M count="$SIZE_MB" oflag=direct 2>/dev/null || die "prefill ram$i"
 done
 
@@ -41,16 +41,34 @@ randwrite2j:--rw=randwrite:--bs=4k:--iodepth=32:--numjobs=2
 seqread:--rw=read:--bs=1M:--iodepth=16
 randread2j:--rw=randread:--bs=4k:--iodepth=32:--numjobs=2"
 
-run_workloads() { # run_workloads TARGET DEV [filter]
-	local target=$1 dev=$2 filter=${3:-.} w name args r out
+# rotate N ITEMS...: the items, starting with the N-th (round robin).
+rotate() {
+	local n=$1 i=0 head="" tail=""
+	shift
+	n=$(((n - 1) % $#))
+	for x in "$@"; do
+		if [ $i -lt $n ]; then tail="$tail $x"; else head="$head $x"; fi
+		i=$((i + 1))
+	done
+	echo $head $tail
+}
+
+# run_interleaved "TARGET=DEV ..." [filter]: every workload REPS times on
+# each target, the targets taking turns (the order rotates with each
+# repetition), so that drift in the VM's speed over time hits them alike.
+run_interleaved() {
+	local targets=$1 filter=${2:-.} w name args r t out
 	for w in $WORKLOADS; do
 		name=${w%%:*}
 		echo "$name" | grep -qE "$filter" || continue
 		args=$(echo "${w#*:}" | tr : ' ')
 		r=1
 		while [ $r -le "$REPS" ]; do
-			out=$(fio_job "$name" "$dev" $args)
-			rec "{\"workload\":\"$name\",\"target\":\"$target\",\"rep\":$r,\"iops\":${out% *},\"kib_s\":${out#* }}"
+			# shellcheck disable=SC2086
+			for t in $(rotate $r $targets); do
+				out=$(fio_job "$name" "${t#*=}" $args)
+				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":${out% *},\"kib_s\":${out#* }}"
+			done
 			r=$((r + 1))
 		done
 	done
@@ -76,28 +94,30 @@ fr1_build_synced() {
 	fr1ctl wait /dev/fr0 600 >/dev/null || die "initial resync"
 }
 
-# --- throughput: raw, fr1, md none, md internal ---
-run_workloads raw /dev/ram0
+# --- throughput: fr1 and md side by side (coexistence: /dev/fr0 next to
+# /dev/md0, on their own members), the raw member alone ---
+md_stop() { mdadm --stop /dev/md0 >/dev/null 2>&1; mdadm --zero-superblock "$@" >/dev/null 2>&1 || true; }
 fr1_build /dev/ram0 /dev/ram1
-run_workloads fr1 /dev/fr0
+md_create /dev/md0 none "" /dev/ram2 /dev/ram3
+run_interleaved "raw=/dev/ram4 fr1=/dev/fr0 md-none=/dev/md0"
 fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
-run_workloads fr1-degraded /dev/fr0 write
+mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
+run_interleaved "fr1-degraded=/dev/fr0 md-none-degraded=/dev/md0" write
 fr1ctl stop /dev/fr0 >/dev/null
-fr1_build /dev/ram0 /dev/ram1 /dev/ram2
-run_workloads fr1-3way /dev/fr0 write
+md_stop /dev/ram2 /dev/ram3
+fr1_build /dev/ram0 /dev/ram1
+md_create /dev/md0 internal "" /dev/ram2 /dev/ram3
+run_interleaved "fr1=/dev/fr0 md-internal=/dev/md0"
+fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
+mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
+run_interleaved "fr1-degraded=/dev/fr0 md-internal-degraded=/dev/md0" write
 fr1ctl stop /dev/fr0 >/dev/null
-for bm in none internal; do
-	md_create /dev/md0 $bm "" /dev/ram0 /dev/ram1
-	run_workloads md-$bm /dev/md0
-	mdadm /dev/md0 --fail /dev/ram1 >/dev/null 2>&1
-	run_workloads md-$bm-degraded /dev/md0 write
-	mdadm --stop /dev/md0 >/dev/null 2>&1
-	mdadm --zero-superblock /dev/ram0 /dev/ram1 >/dev/null 2>&1 || true
-done
-md_create /dev/md0 none "" /dev/ram0 /dev/ram1 /dev/ram2
-run_workloads md-none-3way /dev/md0 write
-mdadm --stop /dev/md0 >/dev/null 2>&1
-mdadm --zero-superblock /dev/ram0 /dev/ram1 /dev/ram2 >/dev/null 2>&1 || true
+md_stop /dev/ram2 /dev/ram3
+fr1_build /dev/ram0 /dev/ram1 /dev/ram4
+md_create /dev/md0 none "" /dev/ram2 /dev/ram3 /dev/ram5
+run_interleaved "fr1-3way=/dev/fr0 md-none-3way=/dev/md0" write
+fr1ctl stop /dev/fr0 >/dev/null
+md_stop /dev/ram2 /dev/ram3 /dev/ram5
 
 # --- resync: K scattered 4 KiB blocks while one member is out ---
 # The copy engines are measured, not the default ceiling of 200000 KiB/s
