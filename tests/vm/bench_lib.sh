@@ -97,22 +97,20 @@ fr1_build_synced() {
 # --- throughput: fr1 and md side by side (coexistence: /dev/fr0 next to
 # /dev/md0, on their own members), the raw member alone ---
 md_stop() { mdadm --stop /dev/md0 >/dev/null 2>&1; mdadm --zero-superblock "$@" >/dev/null 2>&1 || true; }
-fr1_build /dev/ram0 /dev/ram1
-md_create /dev/md0 none "" /dev/ram2 /dev/ram3
-run_interleaved "raw=/dev/ram4 fr1=/dev/fr0 md-none=/dev/md0"
-fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
-mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
-run_interleaved "fr1-degraded=/dev/fr0 md-none-degraded=/dev/md0" write
-fr1ctl stop /dev/fr0 >/dev/null
-md_stop /dev/ram2 /dev/ram3
-fr1_build /dev/ram0 /dev/ram1
-md_create /dev/md0 internal "" /dev/ram2 /dev/ram3
-run_interleaved "fr1=/dev/fr0 md-internal=/dev/md0"
-fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
-mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
-run_interleaved "fr1-degraded=/dev/fr0 md-internal-degraded=/dev/md0" write
-fr1ctl stop /dev/fr0 >/dev/null
-md_stop /dev/ram2 /dev/ram3
+# side_by_side BITMAP [TARGET=DEV]: fr1 and md (BITMAP) on two members each,
+# then both degraded (writes only, bitmaps recording).
+side_by_side() {
+	fr1_build /dev/ram0 /dev/ram1
+	md_create /dev/md0 "$1" "" /dev/ram2 /dev/ram3
+	run_interleaved "${2:-} fr1=/dev/fr0 md-$1=/dev/md0"
+	fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
+	mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
+	run_interleaved "fr1-degraded=/dev/fr0 md-$1-degraded=/dev/md0" write
+	fr1ctl stop /dev/fr0 >/dev/null
+	md_stop /dev/ram2 /dev/ram3
+}
+side_by_side none raw=/dev/ram4
+side_by_side internal
 fr1_build /dev/ram0 /dev/ram1 /dev/ram4
 md_create /dev/md0 none "" /dev/ram2 /dev/ram3 /dev/ram5
 run_interleaved "fr1-3way=/dev/fr0 md-none-3way=/dev/md0" write
