@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 13
+ktap_set_plan 14
 
 modprobe fr1
 modprobe dm-dust
@@ -90,6 +90,8 @@ echo 100 > $F/probability; echo -1 > $F/times; echo Y > $F/task-filter; echo 0 >
 oom_rc=$?
 echo 0 > $F/probability
 check "writes succeed while bitmap memory fails" test $oom_rc = 0
+check "coarse ranges visible in md/bitmap/coarse and mdstat" sh -c \
+	'[ "$(cat /sys/block/md3/md/bitmap/coarse)" -gt 0 ] && [ "$(cat /sys/block/md3/md/bitmap/leaves)" = 0 ] && grep -A3 "^md3 :" /proc/mdstat | grep -q "bitmap: "'
 dmesg -c >/dev/null
 check "re-add: coarse bitmap, full copy, data correct" sh -c \
 	'. /tests/lib.sh; fr1ctl add /dev/md3 /dev/vdb >/dev/null && wait_in_sync md3 120 && dmesg | grep -q "full resync of slot 1: the bitmap holds no detail" && same /dev/vda /dev/vdb'
