@@ -893,7 +893,7 @@ impl Array {
                 }
             }
             self.interlock_lower(bucket);
-            self.sync.done.fetch_add(piece, Ordering::Relaxed);
+            self.sync.advance(piece, false);
             sector += piece;
             self.throttle();
         }
