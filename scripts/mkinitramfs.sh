@@ -26,7 +26,7 @@ ksrc=$(fr1_ksrc)
 TOOLS=(
 	/usr/bin/fio /sbin/mdadm /sbin/dmsetup /usr/bin/cmp /sbin/blockdev
 	/sbin/losetup /usr/bin/setpriv /sbin/mke2fs /bin/kmod /bin/dd
-	/usr/bin/sha256sum /bin/sync /usr/bin/stat
+	/usr/bin/sha256sum /bin/sync /usr/bin/stat /sbin/blkdiscard /usr/bin/fallocate /sbin/e2fsck
 )
 
 key=$( { echo "$kb $kver"; cat "$kb/.done" 2>/dev/null; printf '%s\n' "${TOOLS[@]}";

@@ -58,8 +58,73 @@ pub(crate) fn progress_line(array: &str) -> Option<String> {
     Some(s)
 }
 
-/// `fr1ctl wait`: shows the progress bar until no sync runs and no slot is
-/// degraded (or `timeout` passes).
+/// Why an array with no sync announced is not in sync, if it is not: the
+/// verdict of `fr1ctl wait` once `sync_action` says idle (or frozen).
+///
+/// The kernel announces a sync before the member that needs it becomes
+/// visible and keeps announcing it until the member is in sync (see
+/// src/logic/syncstate.rs), so "idle" with a member not in sync means that
+/// no sync will bring it there by itself.
+pub(crate) fn not_in_sync(array: &str) -> Option<String> {
+    let action = read(array, "sync_action").unwrap_or_default();
+    let degraded: u64 = read(array, "degraded")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if read(array, "resync_start").is_some_and(|s| s != "none") {
+        return Some(if action == "frozen" {
+            "the initial resync waits: sync_action is frozen (write idle to resume)".into()
+        } else {
+            "the initial resync stopped before it finished (see dmesg)".into()
+        });
+    }
+    if degraded == 0 {
+        return None;
+    }
+    let mut faulty = Vec::new();
+    let mut recovering = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(md_dir(array)) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(dev) = name.strip_prefix("dev-") else {
+                continue;
+            };
+            let state = read(array, &format!("{name}/state")).unwrap_or_default();
+            if state.split(',').any(|w| w == "faulty") {
+                faulty.push(dev.to_string());
+            } else if state.split(',').any(|w| w == "spare") {
+                recovering.push(dev.to_string());
+            }
+        }
+    }
+    faulty.sort();
+    recovering.sort();
+    let mut why = Vec::new();
+    if !recovering.is_empty() {
+        why.push(if action == "frozen" {
+            format!(
+                "the recovery of {} waits: sync_action is frozen (write idle to resume)",
+                recovering.join(", ")
+            )
+        } else {
+            format!(
+                "the recovery of {} stopped before it finished (see dmesg)",
+                recovering.join(", ")
+            )
+        });
+    }
+    if !faulty.is_empty() {
+        why.push(format!("{} faulty", faulty.join(", ")));
+    }
+    if why.is_empty() {
+        why.push("a slot has no member".into());
+    }
+    Some(format!("degraded {degraded}: {}", why.join("; ")))
+}
+
+/// `fr1ctl wait`: shows the progress bar while a sync is announced, then
+/// succeeds only if every member is in sync. A member that failed, a
+/// recovery that stopped, a frozen sync or a degraded array with nothing to
+/// recover is an error naming the reason (exit status 1).
 pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
     if read(array, "sync_action").is_none() {
         return Err(Error::os(
@@ -79,28 +144,37 @@ pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
         if let Some(w) = watch.as_mut() {
             w.arm();
         }
-        let degraded: u64 = read(array, "degraded")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        match progress_line(array) {
-            Some(line) => {
-                if tty {
-                    print!("\r{line}");
-                    let _ = std::io::stdout().flush();
-                } else if line != last {
-                    println!("{line}");
-                }
-                last = line;
+        let Some(action) = read(array, "sync_action") else {
+            return Err(Error::os(
+                format!("{array} went away while waiting"),
+                libc::ENODEV,
+                "was it stopped?",
+            ));
+        };
+        if action == "idle" || action == "frozen" {
+            if tty && !last.is_empty() {
+                println!();
             }
-            None if degraded == 0 || read(array, "sync_action").as_deref() == Some("idle") => {
-                if tty && !last.is_empty() {
-                    println!();
+            return match not_in_sync(array) {
+                None => {
+                    println!("fr1ctl: {array}: in sync");
+                    Ok(())
                 }
-                println!("fr1ctl: {array}: in sync (degraded {degraded})");
-                return Ok(());
-            }
-            None => {}
+                Some(why) => Err(Error::os(
+                    format!("{array} is not in sync: {why}"),
+                    libc::EIO,
+                    "fr1ctl detail shows each member; add, re-add or replace the member",
+                )),
+            };
         }
+        let line = progress_line(array).unwrap_or_else(|| format!("{action}=DELAYED"));
+        if tty {
+            print!("\r{line}");
+            let _ = std::io::stdout().flush();
+        } else if line != last {
+            println!("{line}");
+        }
+        last = line;
         if start.elapsed() > timeout {
             return Err(Error::os(
                 format!("{array}: still syncing after {timeout:?}"),

@@ -39,6 +39,8 @@ pub(crate) struct IoCtx {
     clone: *mut bindings::bio,
     remaining: AtomicU32,
     uptodate: AtomicBool,
+    /// A member answered `BLK_STS_NOTSUPP` to an optional operation.
+    notsupp: AtomicBool,
     slot: u32,
     tried: u32,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
@@ -77,6 +79,7 @@ impl IoCtx {
                 clone: clone.as_ptr(),
                 remaining: AtomicU32::new(1),
                 uptodate: AtomicBool::new(false),
+                notsupp: AtomicBool::new(false),
                 slot,
                 tried: 1 << slot,
                 bucket: NO_BUCKET,
@@ -280,6 +283,11 @@ impl Array {
             sector,
             sectors
         );
+        // Writes are frozen *before* the good copy is read (md's
+        // handle_read_error -> freeze_array -> fix_read_error): a write that
+        // landed between the read and the rewrite would otherwise be
+        // overwritten on the failed member by the older data.
+        let frozen = self.freeze();
         let status = loop {
             let Some(slot) = balance::choose(&self.mirrors()[..raid_disks], sector, tried, false)
             else {
@@ -308,10 +316,11 @@ impl Array {
             let ok = retry.submit_wait();
             self.slot_put(slot);
             if ok {
-                self.rewrite(failed_slot, &master, sector, sectors);
+                self.rewrite(&frozen, failed_slot, &master, sector, sectors);
                 break Status::OK;
             }
         };
+        drop(frozen);
         master.end(status);
         // SAFETY: The failed clone was kept for its context; it is done.
         if let Some(c) = unsafe { Bio::from_raw(clone) } {
@@ -320,8 +329,9 @@ impl Array {
         self.end_master();
     }
 
-    fn rewrite(&self, slot: u32, master: &Bio, sector: u64, sectors: u64) {
-        self.freeze();
+    /// Writes the data just read into `master` over `slot`'s failed range,
+    /// with writes frozen since before the read.
+    fn rewrite(&self, _frozen: &Frozen<'_>, slot: u32, master: &Bio, sector: u64, sectors: u64) {
         if let Some(member) = self.slot_get(slot, true) {
             let (mut w, wctx) = self.bioset.clone_for(master, member);
             IoCtx::init(wctx, self, master.as_ptr(), core::ptr::null_mut(), &w, slot);
@@ -349,10 +359,37 @@ impl Array {
                 }
             }
         }
-        self.unfreeze();
     }
 
-    // ---- the write gate for repairs and member changes (md's freeze_array) ----
+    // ---- the write freeze (md's freeze_array) ----
+    //
+    // Read-error repair, member changes and freeing a member's bitmap need
+    // a moment in which no user write is in flight: a repair must not
+    // overwrite a newer write with older data, a member must not join while
+    // a write that missed it has yet to record that in its bitmap, and a
+    // bitmap's nodes may only be freed while nothing records into it.
+    //
+    // Protocol (counters sequentially consistent):
+    //
+    // - A write (submit_bio, process context) increments `writes_inflight`,
+    //   then reads `frozen`: zero, it goes on; else it withdraws its count
+    //   (waking the freezer) and sleeps on `freeze_cv` until `frozen` is
+    //   zero, then retries. The count is dropped by the write's last clone
+    //   completion (interrupt context), after the bitmap was updated for
+    //   every member it missed.
+    // - A freezer (process context only: the retry worker, the resync thread,
+    //   the control path under `config`) takes `freezer`, sets `frozen`, and
+    //   sleeps until `writes_inflight` is zero. While its [`Frozen`] guard
+    //   lives no write is in flight and none starts; dropping it clears
+    //   `frozen` and wakes the writers.
+    // - Freezers exclude each other (`freezer`): a guard holder is the only
+    //   one that may record into or free a bitmap outside the data path.
+    //
+    // Order: `config` -> `freezer` -> `freeze_lock`; a freezer never waits
+    // for `config` or the region interlock while frozen, and nothing that a
+    // write in flight waits for (its clones, the interlock held by a resync
+    // copy) needs the freeze, so the drain always ends. Reads are not
+    // affected.
 
     fn enter_write(&self) {
         loop {
@@ -377,21 +414,20 @@ impl Array {
         }
     }
 
-    /// Blocks new writes and waits for those in flight. Nests: writes go on
-    /// when every freezer has unfrozen.
-    pub(crate) fn freeze(&self) {
-        self.frozen.fetch_add(1, Ordering::SeqCst);
+    /// Blocks new writes and waits for those in flight (process context;
+    /// see the protocol above). Writes resume when the guard is dropped.
+    pub(crate) fn freeze(&self) -> Frozen<'_> {
+        let serial = self.freezer.lock();
+        self.frozen.store(1, Ordering::SeqCst);
         let mut g = self.freeze_lock.lock();
         while self.writes_inflight.load(Ordering::SeqCst) != 0 {
             self.freeze_cv.wait(&mut g);
         }
-    }
-
-    /// Undoes one [`Array::freeze`].
-    pub(crate) fn unfreeze(&self) {
-        let _g = self.freeze_lock.lock();
-        self.frozen.fetch_sub(1, Ordering::SeqCst);
-        self.freeze_cv.notify_all();
+        drop(g);
+        Frozen {
+            array: self,
+            _serial: serial,
+        }
     }
 
     // ---- the region interlock (see logic::interlock) ----
@@ -466,6 +502,10 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         if array.state().readable(slot) {
             primary.uptodate.store(true, Ordering::Release);
         }
+    } else if clone.status() == Status::NOTSUPP && clone.optional_op().is_some() {
+        // The member lacks the operation: it has not failed, and nothing it
+        // holds changed, so neither its state nor the bitmap is touched.
+        primary.notsupp.store(true, Ordering::Release);
     } else {
         // SAFETY: The master is live until the primary completes it.
         let master = unsafe { &*primary.master };
@@ -491,7 +531,14 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         clone.put();
     }
     if primary.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-        let status = if primary.uptodate.load(Ordering::Acquire) {
+        // A member without the operation fails the whole bio: the members
+        // that did it and the one that did not may now differ in the range,
+        // and only the caller's fallback (zero pages, which every member
+        // takes) brings them together again.
+        let notsupp = primary.notsupp.load(Ordering::Acquire);
+        let status = if notsupp {
+            Status::NOTSUPP
+        } else if primary.uptodate.load(Ordering::Acquire) {
             Status::OK
         } else {
             Status::IOERR
@@ -499,7 +546,12 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         let (master, pclone, bucket) = (primary.master, primary.clone, primary.bucket);
         // SAFETY: The last completion owns the master and the primary clone.
         unsafe {
-            Bio::from_raw(master).expect("master").end(status);
+            let master = Bio::from_raw(master).expect("master");
+            if notsupp {
+                // Before the completion: the caller's fallback checks it.
+                master.disable_op_on_queue();
+            }
+            master.end(status);
             Bio::from_raw(pclone).expect("primary clone").put();
         }
         array.end_write(bucket);
@@ -534,5 +586,20 @@ unsafe extern "C" fn read_end_io(bio: *mut bindings::bio) {
         let _ = master.into_raw();
         let _ = clone.into_raw();
         array.queue_retry(core::ptr::from_ref(ctx).cast_mut());
+    }
+}
+
+/// Writes are frozen while this lives (see the protocol at
+/// [`Array::freeze`]).
+pub(crate) struct Frozen<'a> {
+    array: &'a Array,
+    _serial: kernel::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _g = self.array.freeze_lock.lock();
+        self.array.frozen.store(0, Ordering::SeqCst);
+        self.array.freeze_cv.notify_all();
     }
 }

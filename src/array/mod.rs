@@ -23,7 +23,7 @@ pub(crate) mod sysfs;
 
 use core::fmt::Write as _;
 use core::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 use kernel::{
     bindings, new_condvar, new_mutex, new_spinlock_irq, new_work,
@@ -110,7 +110,7 @@ struct Config {
     /// Size of the array in sectors (while running).
     sectors: u64,
     /// The resync thread, while one exists.
-    resync: Option<KThread<Array>>,
+    resync: Option<KThread<resync::SyncJob>>,
     /// md/ in sysfs.
     md_dir: Option<MdDir>,
     /// md/dev-<name>/ of each slot's member.
@@ -146,9 +146,12 @@ pub(crate) struct Array {
     retry: AtomicPtr<IoCtx>,
     #[pin]
     retry_work: Work<Array>,
-    /// Writes wait while this is non-zero (md's freeze_array): read-error
-    /// repair and member changes.
+    /// Writes wait while this is non-zero (md's freeze_array; see
+    /// `Array::freeze` for the protocol).
     frozen: AtomicU32,
+    /// Serialises freezers: one [`io::Frozen`] guard at a time.
+    #[pin]
+    freezer: Mutex<()>,
     writes_inflight: AtomicUsize,
     #[pin]
     freeze_lock: SpinLockIrq<()>,
@@ -168,8 +171,6 @@ pub(crate) struct Array {
     interlock_cv: CondVar,
     /// Progress of the running resync.
     pub(crate) sync: resync::Progress,
-    /// The sync mode the next thread runs (`resync::Mode` as u8).
-    requested: AtomicU8,
     /// Size in sectors while running (for sysfs, without `config`).
     sectors: AtomicU64,
     /// `chunk_size` as configured (for sysfs).
@@ -215,6 +216,7 @@ impl Array {
                 retry: AtomicPtr::new(core::ptr::null_mut()),
                 retry_work <- new_work!("fr1::retry_work"),
                 frozen: AtomicU32::new(0),
+                freezer <- new_mutex!(()),
                 writes_inflight: AtomicUsize::new(0),
                 freeze_lock <- new_spinlock_irq!(()),
                 freeze_cv <- new_condvar!(),
@@ -225,7 +227,6 @@ impl Array {
                 interlock_lock <- new_spinlock_irq!(()),
                 interlock_cv <- new_condvar!(),
                 sync: resync::Progress::default(),
-                requested: AtomicU8::new(0),
                 sectors: AtomicU64::new(0),
                 chunk_size: AtomicI32::new(0),
             }? Error),
@@ -600,23 +601,14 @@ impl Array {
         let st = self.update_state(|s| s.fail(slot))?;
         self.remember_member(slot);
         crate::registry::new_event();
-        let p = self
-            .slot
-            .get(slot as usize)
-            .map_or(core::ptr::null_mut(), |s| s.member.load(Ordering::Acquire));
-        let name = if p.is_null() {
-            "?"
-        } else {
-            // SAFETY: The slot is PRESENT (fail succeeded), so by the `Slot`
-            // invariants the member is allocated; the caller holds either
-            // `config` or the slot's inflight count.
-            unsafe { (*p).name() }
-        };
+        // Through a counted slot reference: a concurrent HOT_REMOVE may take
+        // the member out right after the state change above.
+        let name = self.slot_name(slot);
         let raid_disks = self.raid_disks.load(Ordering::Relaxed);
         pr_err!(
             "{}: {} faulty ({}), operation continuing on {} of {} mirrors\n",
             self.log_prefix(),
-            name,
+            name.as_str(),
             reason,
             st.active(),
             raid_disks
@@ -745,7 +737,7 @@ impl Array {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
-        self.sync.stop();
+        self.sync.clear();
         // Removing md/ waits for running show/store handlers (they never
         // block on `config`).
         for d in cfg.member_dirs.iter_mut() {
@@ -835,8 +827,8 @@ impl Array {
             members: &list[..n],
             blocks_kib: if running { cfg.sectors / 2 } else { sum / 2 },
             slots_in_sync: &in_sync[..g.raid_disks as usize],
-            sync: match self.sync.snapshot() {
-                Some(p) if running => SyncStatus::Running(p),
+            sync: match self.sync.status() {
+                Some(s) if running => s,
                 _ if running && self.resync_pending.load(Ordering::Relaxed) => SyncStatus::Pending,
                 _ => SyncStatus::Idle,
             },

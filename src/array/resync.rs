@@ -4,15 +4,17 @@
 //! are copied to it, region by region, never racing a user write.
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 
 use super::{Array, Phase, SlotRef};
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
 use crate::logic::balance;
 use crate::logic::interlock::REGION_SECTORS;
-use crate::logic::mdstat::{SyncAction, SyncProgress};
+use crate::logic::mdstat::{SyncAction, SyncProgress, SyncStatus};
 use crate::logic::resync::{self as plan, Pace, RangeLog};
+pub(crate) use crate::logic::syncstate::Mode;
+use crate::logic::syncstate::{SyncState, Ticket};
 use crate::sys::bio::PageBuf;
 use crate::sys::ioring::IoRing;
 use crate::sys::kthread::{self, KThread, ThreadBody};
@@ -21,32 +23,22 @@ use crate::sys::member::Member;
 /// Blocks compared before a re-added device is trusted.
 const SAMPLES: usize = 64;
 
-/// What the sync thread does (md's `sync_action`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Mode {
-    /// Copy the dirty blocks of recovering members.
-    Recover = 1,
-    /// Compare the in-sync members, count mismatches.
-    Check = 2,
-    /// Compare and overwrite mismatches with the first in-sync member.
-    Repair = 3,
-    /// The initial sync of a not-clean array: copy the first in-sync member
-    /// over the others.
-    Resync = 4,
-}
-
-/// Progress of the running resync, read by /proc/mdstat and sysfs.
+/// Progress of the announced sync, read by /proc/mdstat and sysfs.
+///
+/// Which sync runs is `state` (see `logic::syncstate` for its protocol:
+/// announced under `config` before the thread starts, ended by the thread
+/// after it published its result). The counters below are written by the
+/// sync thread only and read without locks; they describe the sync only
+/// while `state` announces one.
 #[derive(Default)]
 pub(crate) struct Progress {
-    active: AtomicBool,
-    /// The running `Mode` (0: none).
-    mode: AtomicU8,
+    state: SyncState,
     /// `sync_action` was set to "frozen": no sync starts until "idle".
     pub(crate) frozen: AtomicBool,
     /// Sectors found different by the last check/repair (md's mismatch_cnt).
     pub(crate) mismatches: AtomicU64,
-    /// Sectors to copy (the dirty blocks when the resync started).
+    /// Sectors to copy (the dirty blocks when the copy started); 0 while
+    /// the thread has not counted them yet (md's "delayed").
     total: AtomicU64,
     /// Sectors copied.
     done: AtomicU64,
@@ -73,10 +65,21 @@ fn now_ns() -> u64 {
 }
 
 impl Progress {
-    fn start(&self, mode: Mode, total: u64) {
+    /// Announces a sync in `mode` (control path, under `config`, before the
+    /// thread starts): not counted yet.
+    fn begin(&self, mode: Mode) -> Ticket {
+        self.total.store(0, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        let ticket = self.state.begin(mode);
+        crate::registry::new_event();
+        ticket
+    }
+
+    /// The sync thread counted `total` sectors to go through (per member
+    /// for a recovery): the progress bar starts over.
+    fn count(&self, total: u64) {
         let now = now_ns();
-        self.mode.store(mode as u8, Ordering::Relaxed);
-        self.total.store(total, Ordering::Relaxed);
+        self.total.store(total.max(1), Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         for (ns, done) in [
             (&self.mark_ns, &self.mark_done),
@@ -85,15 +88,22 @@ impl Progress {
             ns.store(now, Ordering::Relaxed);
             done.store(0, Ordering::Relaxed);
         }
-        self.active.store(true, Ordering::Release);
         crate::registry::new_event();
     }
 
-    pub(crate) fn stop(&self) {
-        if self.active.swap(false, Ordering::AcqRel) {
+    /// The sync thread of `ticket` finished by itself and published its
+    /// result: idle (unless a newer sync was announced).
+    fn end(&self, ticket: Ticket) {
+        if self.state.end(ticket) {
             crate::registry::new_event();
         }
-        self.mode.store(0, Ordering::Relaxed);
+    }
+
+    /// No sync any more (control path, under `config`, thread stopped).
+    pub(crate) fn clear(&self) {
+        if self.state.clear() {
+            crate::registry::new_event();
+        }
     }
 
     /// Counts `sectors` more as synced.
@@ -142,24 +152,17 @@ impl Progress {
         )
     }
 
-    /// The running mode, if any.
+    /// The announced sync, if any.
     pub(crate) fn mode(&self) -> Option<Mode> {
-        match self.mode.load(Ordering::Relaxed) {
-            1 => Some(Mode::Recover),
-            2 => Some(Mode::Check),
-            3 => Some(Mode::Repair),
-            4 => Some(Mode::Resync),
-            _ => None,
-        }
+        self.state.mode()
     }
 
-    /// `(done, total)` sectors of the running sync.
+    /// `(done, total)` sectors of the announced sync; total 0: not counted
+    /// yet (md's "delayed").
     pub(crate) fn position(&self) -> Option<(u64, u64)> {
-        self.active.load(Ordering::Acquire).then(|| {
-            (
-                self.done.load(Ordering::Relaxed),
-                self.total.load(Ordering::Relaxed),
-            )
+        self.mode().map(|_| {
+            let total = self.total.load(Ordering::Relaxed);
+            (self.done.load(Ordering::Relaxed).min(total), total)
         })
     }
 
@@ -169,25 +172,50 @@ impl Progress {
         plan::kib_per_s(sectors, (ns / 1000).max(1000))
     }
 
-    /// The mdstat view, while a resync runs.
-    pub(crate) fn snapshot(&self) -> Option<SyncProgress> {
-        if !self.active.load(Ordering::Acquire) {
-            return None;
+    /// The mdstat view of the announced sync (`None`: idle): md's
+    /// `resync=DELAYED` until the thread counted its work, then the bar.
+    pub(crate) fn status(&self) -> Option<SyncStatus> {
+        let mode = self.mode()?;
+        let (done, total) = self.position()?;
+        if total == 0 {
+            return Some(SyncStatus::Delayed);
         }
-        let done = self.done.load(Ordering::Relaxed);
         let (window_sectors, ns) = self.window();
-        Some(SyncProgress {
-            action: match self.mode() {
-                Some(Mode::Check) => SyncAction::Check,
-                Some(Mode::Repair) => SyncAction::Repair,
-                Some(Mode::Resync) => SyncAction::Resync,
-                _ => SyncAction::Recovery,
+        Some(SyncStatus::Running(SyncProgress {
+            action: match mode {
+                Mode::Check => SyncAction::Check,
+                Mode::Repair => SyncAction::Repair,
+                Mode::Resync => SyncAction::Resync,
+                Mode::Recover => SyncAction::Recovery,
             },
             done,
-            total: self.total.load(Ordering::Relaxed).max(done).max(1),
+            total,
             window_ms: ns / 1_000_000,
             window_sectors,
-        })
+        }))
+    }
+}
+
+/// The sync thread: one announced sync (its `ticket`) of one array.
+pub(crate) struct SyncJob {
+    array: Arc<Array>,
+    mode: Mode,
+    ticket: Ticket,
+}
+
+impl ThreadBody for SyncJob {
+    fn run(self: Arc<Self>) {
+        let a = &*self.array;
+        match self.mode {
+            Mode::Recover => a.resync_all(),
+            mode => a.check_all(mode),
+        }
+        // Finished by itself, its result published (members in sync,
+        // `resync_pending` cleared): only now may the state say idle. A
+        // thread being stopped leaves the state to whoever stops it.
+        if !kthread::should_stop() {
+            a.sync.end(self.ticket);
+        }
     }
 }
 
@@ -250,6 +278,35 @@ impl Array {
         self: &Arc<Self>,
         cfg: &mut super::Config,
         slot: u32,
+        member: Member,
+        dev: DevNum,
+    ) -> Result {
+        // The recovery is announced before the member joins: from the moment
+        // it is visible as recovering, nothing reports the array idle (see
+        // `logic::syncstate`). This voids a running sync's ticket, so every
+        // path from here restarts or stops the sync thread.
+        self.sync.begin(Mode::Recover);
+        // The old sync thread goes before the slot's bitmap is sampled or
+        // reset: it may be walking or freeing this very bitmap (a copy to
+        // this slot cut short by the member's failure, or its end-of-resync
+        // reset). `restart_resync` starts a new one.
+        if let Some(t) = cfg.resync.take() {
+            t.stop();
+        }
+        match self.attach_stopped(cfg, slot, member, dev) {
+            Ok(()) => self.restart_resync(cfg),
+            Err(e) => {
+                self.settle_sync(cfg);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Array::attach_recovering`] with the sync thread stopped.
+    fn attach_stopped(
+        self: &Arc<Self>,
+        cfg: &mut super::Config,
+        slot: u32,
         mut member: Member,
         dev: DevNum,
     ) -> Result {
@@ -283,16 +340,22 @@ impl Array {
         let member = KBox::new(member, GFP_KERNEL)?;
         // No write may be in flight while the slot changes: a write that
         // missed the slot must have recorded it before the member joins.
-        self.freeze();
+        let frozen = self.freeze();
         if full_reason.is_some() {
-            bm.set_all();
+            // SAFETY: Nothing else uses the bitmap now: the data path is
+            // frozen (no write records into it), freezers exclude each other
+            // (no read repair records into it), the sync thread was stopped
+            // by `attach_recovering` (no walk, clear or reset), and the
+            // slot's other user (`sample_matches`) ran earlier in this
+            // thread.
+            unsafe { bm.set_all() };
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
         s.member.store(KBox::into_raw(member), Ordering::Release);
         let attached = self.update_state(|st| st.attach(slot, false, false));
         s.tracking.store(true, Ordering::SeqCst);
         s.saved_dev.store(dev.to_kdev(), Ordering::SeqCst);
-        self.unfreeze();
+        drop(frozen);
         if let Err(e) = attached {
             let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
             // SAFETY: Stored just above and never published.
@@ -323,7 +386,7 @@ impl Array {
                 bm.stats().bits
             ),
         }
-        self.restart_resync(cfg)
+        Ok(())
     }
 
     /// Compares up to 64 clean blocks of `candidate` with an in-sync member.
@@ -370,44 +433,96 @@ impl Array {
         self.start_sync(cfg, Mode::Recover)
     }
 
-    /// Stops the sync thread, if any (what it did not copy stays dirty).
+    /// After a failed member change: a recovery if one is owed, else none.
+    fn settle_sync(self: &Arc<Self>, cfg: &mut super::Config) {
+        if self.needs_recovery() {
+            let _ = self.start_sync(cfg, Mode::Recover);
+        } else {
+            self.stop_sync(cfg);
+        }
+    }
+
+    /// Stops the sync thread, if any (what it did not copy stays dirty),
+    /// and announces none.
     pub(super) fn stop_sync(&self, cfg: &mut super::Config) {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
-        self.sync.stop();
+        self.sync.clear();
     }
 
-    /// Starts the sync thread in `mode`, replacing a running one.
+    /// Starts the sync thread in `mode`, replacing a running one. The new
+    /// sync is announced before the old thread is stopped, so the state
+    /// never passes through idle in between (`logic::syncstate`).
     pub(super) fn start_sync(self: &Arc<Self>, cfg: &mut super::Config, mode: Mode) -> Result {
-        self.stop_sync(cfg);
         if self.sync.frozen.load(Ordering::SeqCst) {
+            self.stop_sync(cfg);
             return Ok(());
         }
-        self.requested.store(mode as u8, Ordering::SeqCst);
+        let ticket = self.sync.begin(mode);
+        if let Some(t) = cfg.resync.take() {
+            t.stop();
+        }
         let mut name = [0u8; 16];
         let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut name[..15]);
-        write!(w, "{}", self.name_str()).map_err(|_| EINVAL)?;
-        let len = self.name_str().len();
-        let cname = CStr::from_bytes_with_nul(&name[..=len]).map_err(|_| EINVAL)?;
-        cfg.resync = Some(KThread::spawn(cname, c"_resync", self.clone())?);
-        Ok(())
-    }
-
-    /// The thread body: resync every recovering member, one after another.
-    fn resync_all(&self) {
-        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
-        for slot in 0..raid_disks {
-            let st = self.state();
-            if st.writable(slot) && !st.in_sync(slot) && !kthread::should_stop() {
-                self.resync_slot(slot);
+        let spawned = write!(w, "{}", self.name_str())
+            .map_err(|_| EINVAL)
+            .and_then(|()| {
+                let len = self.name_str().len();
+                CStr::from_bytes_with_nul(&name[..=len]).map_err(|_| EINVAL)
+            })
+            .and_then(|cname| {
+                let job = Arc::new(
+                    SyncJob {
+                        array: self.clone(),
+                        mode,
+                        ticket,
+                    },
+                    GFP_KERNEL,
+                )?;
+                KThread::spawn(cname, c"_resync", job)
+            });
+        match spawned {
+            Ok(t) => {
+                cfg.resync = Some(t);
+                Ok(())
+            }
+            Err(e) => {
+                pr_err!(
+                    "{}: cannot start the {} thread: {:?}\n",
+                    self.name_str(),
+                    mode.word(),
+                    e
+                );
+                self.sync.clear();
+                Err(e)
             }
         }
     }
 
-    fn resync_slot(&self, slot: u32) {
+    /// The thread body: resync every recovering member, one after another.
+    /// A pass that finished but left the bitmap dirty (a write missed the
+    /// member meanwhile) is repeated, a bounded number of times.
+    fn resync_all(&self) {
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
+        for slot in 0..raid_disks {
+            for _pass in 0..4 {
+                let st = self.state();
+                if !st.writable(slot) || st.in_sync(slot) || kthread::should_stop() {
+                    break;
+                }
+                if !self.resync_slot(slot) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One pass over `slot`'s dirty blocks. False when the pass did not
+    /// finish (stop, failure, member gone): another pass would not help.
+    fn resync_slot(&self, slot: u32) -> bool {
         let Some(bm) = self.bitmaps.as_ref().and_then(|m| m.get(slot as usize)) else {
-            return;
+            return false;
         };
         let name = self.name_str();
         let shift = self.block_shift.load(Ordering::Relaxed);
@@ -420,7 +535,7 @@ impl Array {
                     name,
                     slot
                 );
-                return;
+                return false;
             }
         };
         // What there is to copy, for the progress bar.
@@ -430,8 +545,7 @@ impl Array {
             total += n;
             b = s + n;
         }
-        self.sync
-            .start(Mode::Recover, (total << shift).min(array_sectors));
+        self.sync.count((total << shift).min(array_sectors));
         pr_info!(
             "{}: resync starts on device {} component {} for {} blocks\n",
             name,
@@ -593,11 +707,15 @@ impl Array {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
             // itself: writes are drained (the freeze) and no other freezer
             // (read repair) could record into it meanwhile.
-            self.freeze();
-            if self.frozen.load(Ordering::SeqCst) == 1 && bm.is_clean() {
-                bm.reset();
+            let frozen = self.freeze();
+            if bm.is_clean() {
+                // SAFETY: Nothing else uses the bitmap: writes are frozen and
+                // freezers exclude each other (nothing records into it), and
+                // this thread is the only one that walks or clears it (a
+                // re-add stops this thread before it touches the bitmap).
+                unsafe { bm.reset() };
             }
-            self.unfreeze();
+            drop(frozen);
             let st = self.state();
             pr_info!(
                 "{}: slot {} in sync, {} of {} mirrors active\n",
@@ -613,9 +731,7 @@ impl Array {
                 slot
             );
         }
-        // Last: waiters (`fr1ctl wait`, `mdadm --wait`) then see the member
-        // in sync.
-        self.sync.stop();
+        finished
     }
 
     /// Reads `job`'s piece into `lane` from an in-sync member it has not
@@ -787,17 +903,6 @@ impl Held {
     }
 }
 
-impl ThreadBody for Array {
-    fn run(self: Arc<Self>) {
-        match self.requested.load(Ordering::SeqCst) {
-            2 => self.check_all(Mode::Check),
-            3 => self.check_all(Mode::Repair),
-            4 => self.check_all(Mode::Resync),
-            _ => self.resync_all(),
-        }
-    }
-}
-
 impl Array {
     /// Whether any working member is not in sync (a recovery is needed).
     pub(crate) fn needs_recovery(&self) -> bool {
@@ -826,7 +931,7 @@ impl Array {
             _ => "resync",
         };
         self.sync.mismatches.store(0, Ordering::Relaxed);
-        self.sync.start(mode, sectors);
+        self.sync.count(sectors);
         pr_info!("{}: {} of RAID array {} started\n", name, what, name);
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         let mut sector = 0;
@@ -897,7 +1002,6 @@ impl Array {
             sector += piece;
             self.throttle();
         }
-        self.sync.stop();
         if mode == Mode::Resync && !interrupted {
             // Every member holds the first one's data now.
             self.resync_pending.store(false, Ordering::SeqCst);

@@ -18,7 +18,7 @@ const RO: u16 = 0o444;
 const RW: u16 = 0o644;
 
 /// md/ attributes.
-pub(crate) const MD_ATTRS: [AttrDef; 17] = [
+pub(crate) const MD_ATTRS: [AttrDef; 18] = [
     AttrDef {
         name: c"array_state",
         mode: RO,
@@ -57,6 +57,10 @@ pub(crate) const MD_ATTRS: [AttrDef; 17] = [
     },
     AttrDef {
         name: c"sync_completed",
+        mode: RO,
+    },
+    AttrDef {
+        name: c"resync_start",
         mode: RO,
     },
     AttrDef {
@@ -277,18 +281,23 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         b"degraded" => writeln!(w, "{}", if running { st.degraded(raid_disks) } else { 0 }),
         b"sync_action" => {
             let s = match a.sync.mode() {
-                Some(Mode::Recover) => "recover",
-                Some(Mode::Check) => "check",
-                Some(Mode::Repair) => "repair",
-                Some(Mode::Resync) => "resync",
+                Some(m) => m.word(),
                 None if a.sync.frozen.load(Ordering::Relaxed) => "frozen",
                 None => "idle",
             };
             writeln!(w, "{s}")
         }
+        // md: "delayed" while the sync thread has not started its pass.
         b"sync_completed" => match a.sync.position() {
+            Some((_, 0)) => writeln!(w, "delayed"),
             Some((done, total)) => writeln!(w, "{done} / {total}"),
             None => writeln!(w, "none"),
+        },
+        // md's recovery_cp: where the initial resync stands ("none": clean).
+        b"resync_start" => match (a.resync_pending.load(Ordering::SeqCst), a.sync.mode()) {
+            (false, _) => writeln!(w, "none"),
+            (true, Some(Mode::Resync)) => writeln!(w, "{}", a.sync.position().map_or(0, |p| p.0)),
+            (true, _) => writeln!(w, "0"),
         },
         b"sync_speed" => match a.sync.position() {
             Some(_) => writeln!(w, "{}", a.sync.speed()),

@@ -87,7 +87,8 @@ pub(crate) struct DirtyBitmap<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> {
 }
 
 // SAFETY: All shared state is atomic; nodes are only freed by `drop`, which
-// has exclusive access.
+// has exclusive access, and by the `unsafe` `set_all`/`reset`, whose callers
+// guarantee that nothing else uses the bitmap meanwhile.
 unsafe impl<A: NodeAlloc + Sync, R: Deref<Target = [AtomicUsize]> + Sync> Sync
     for DirtyBitmap<A, R>
 {
@@ -415,10 +416,15 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
         }
     }
 
-    /// Marks everything dirty (a full resync) without allocating.
+    /// Marks everything dirty (a full resync) without allocating; frees
+    /// every node.
     ///
-    /// The caller guarantees that nothing else uses the bitmap meanwhile.
-    pub(crate) fn set_all(&self) {
+    /// # Safety
+    ///
+    /// Nothing else uses the bitmap until this returns: no `set`, `clear`
+    /// or walk (`next_run`, `is_dirty`, ...) runs concurrently, so no other
+    /// thread can hold a reference into a node being freed.
+    pub(crate) unsafe fn set_all(&self) {
         self.replace_all(COARSE);
         self.coarse.store(self.root_len as u64, Ordering::Relaxed);
     }
@@ -426,17 +432,20 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
     /// Marks everything clean and frees all memory but the root (the member
     /// is in sync: a clean bitmap costs nothing).
     ///
-    /// The caller guarantees that nothing else uses the bitmap meanwhile.
-    pub(crate) fn reset(&self) {
+    /// # Safety
+    ///
+    /// As for [`DirtyBitmap::set_all`]: nothing else uses the bitmap until
+    /// this returns.
+    pub(crate) unsafe fn reset(&self) {
         self.replace_all(0);
         self.coarse.store(0, Ordering::Relaxed);
     }
 
+    /// Only from `set_all`/`reset` (exclusive by their callers' contract).
     fn replace_all(&self, value: usize) {
         for slot in self.top() {
             let old = slot.swap(value, Ordering::AcqRel);
             if old != 0 && old != COARSE {
-                // Exclusive by the caller's contract (no I/O uses the bitmap).
                 self.free_subtree(old, 0);
             }
         }
@@ -633,7 +642,8 @@ mod tests {
         assert_eq!(bm.next_run(256, 10, 256), Some((256, 10)));
         bm.set(9_990, 100);
         assert_eq!(bm.next_run(9_000, 1000, 256), Some((9_990, 10)));
-        bm.set_all();
+        // SAFETY: The test owns the bitmap; nothing else uses it.
+        unsafe { bm.set_all() };
         assert!(bm.all_coarse());
         assert_eq!(bm.stats().coarse, 3, "one per root entry");
         assert_eq!(bm.next_run(0, 1000, 256), Some((0, 256)));
@@ -641,7 +651,8 @@ mod tests {
         assert!(bm.is_clean());
         bm.set(5000, 10);
         assert_eq!(bm.stats().pages, 1);
-        bm.reset();
+        // SAFETY: As above.
+        unsafe { bm.reset() };
         assert!(bm.is_clean());
         assert_eq!(a.live.get(), 0, "reset frees every node");
     }

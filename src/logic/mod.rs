@@ -23,3 +23,4 @@ pub(crate) mod interlock;
 pub(crate) mod mdstat;
 pub(crate) mod resync;
 pub(crate) mod slots;
+pub(crate) mod syncstate;

@@ -40,6 +40,19 @@ pub(crate) enum OpClass {
     Unsupported,
 }
 
+/// Operations a member may lack: a member that answers one of them with
+/// `BLK_STS_NOTSUPP` has not failed (md and dm keep such a member; the
+/// array stops advertising the operation instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OptionalOp {
+    /// `REQ_OP_DISCARD`.
+    Discard,
+    /// `REQ_OP_SECURE_ERASE`.
+    SecureErase,
+    /// `REQ_OP_WRITE_ZEROES`.
+    WriteZeroes,
+}
+
 /// A bio whose completion fr1 is responsible for.
 ///
 /// # Invariants
@@ -102,6 +115,42 @@ impl Bio {
             | bindings::req_op_REQ_OP_SECURE_ERASE
             | bindings::req_op_REQ_OP_WRITE_ZEROES => OpClass::Write,
             _ => OpClass::Unsupported,
+        }
+    }
+
+    /// The optional operation this bio asks for, if it is one.
+    pub(crate) fn optional_op(&self) -> Option<OptionalOp> {
+        match self.opf() & ffi::FR1_REQ_OP_MASK {
+            bindings::req_op_REQ_OP_DISCARD => Some(OptionalOp::Discard),
+            bindings::req_op_REQ_OP_SECURE_ERASE => Some(OptionalOp::SecureErase),
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Some(OptionalOp::WriteZeroes),
+            _ => None,
+        }
+    }
+
+    /// Stops advertising this bio's optional operation on the queue it was
+    /// submitted to, as dm does on `BLK_STS_NOTSUPP` (`blk_queue_disable_*`):
+    /// later bios of the kind are refused before they reach fr1, and
+    /// `blkdev_issue_zeroout` falls back to writing zero pages. Any context.
+    pub(crate) fn disable_op_on_queue(&self) {
+        let Some(op) = self.optional_op() else {
+            return;
+        };
+        // SAFETY: By the type invariants the bio is live; it was submitted to
+        // `bi_bdev`, whose disk and queue outlive the bio's I/O. The limits
+        // are single words that the block layer reads without a lock; dm's
+        // completion stores to them the same way.
+        unsafe {
+            let q = (*(*(*self.as_ptr()).bi_bdev).bd_disk).queue;
+            let lim = &mut (*q).limits;
+            match op {
+                OptionalOp::Discard => lim.max_discard_sectors = 0,
+                OptionalOp::SecureErase => lim.max_secure_erase_sectors = 0,
+                OptionalOp::WriteZeroes => {
+                    lim.max_write_zeroes_sectors = 0;
+                    lim.max_wzeroes_unmap_sectors = 0;
+                }
+            }
         }
     }
 

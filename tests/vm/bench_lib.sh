@@ -149,6 +149,9 @@ for k in $KS; do
 	wait_fr1
 	t1=$(now_ms)
 	copied=$(( $(cat $M/fr0/md/bitmap/resync_copied_bytes) - before ))
+	# The wait's contract: it returns after the copy, never before.
+	[ "$copied" = $((k * 4096)) ] || die "fr1 resync: wait returned with $copied bytes copied, K x 4096 = $((k * 4096))"
+	dmesg | grep -qF "resync terminates with 0 errs" || die "fr1 resync: wait returned before the resync terminated (K=$k)"
 	blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
 		|| die "fr1 mirrors differ after resync (K=$k)"
 	rec "{\"workload\":\"resync\",\"target\":\"fr1\",\"k\":$k,\"ms\":$((t1 - t0)),\"kernel_ms\":$(fr1_kms),\"bytes\":$copied}"
