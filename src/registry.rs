@@ -9,7 +9,7 @@ use kernel::{bindings, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 use crate::array::Array;
 use crate::logic::abi::MD_MAJOR;
 use crate::logic::mdstat;
-use crate::sys::disk::BlkMajor;
+use crate::sys::disk::{BlkMajor, Probe};
 use crate::sys::procfs::{Events, ProcFile, SeqWriter, StatusSource};
 
 /// Highest array minor (arrays md0..md255, or fr0..fr255).
@@ -55,9 +55,10 @@ pub(crate) struct Loaded {
 impl Loaded {
     /// Takes md's identity if allowed and free, else fr1's own.
     pub(crate) fn new(md_compat: bool) -> Result<Loaded> {
-        let (identity, major) = match md_compat.then(|| BlkMajor::register(MD_MAJOR, c"md")) {
+        let md = md_compat.then(|| BlkMajor::register::<ArrayProbe>(MD_MAJOR, c"md"));
+        let (identity, major) = match md {
             Some(Ok(m)) => (Identity::Md, m),
-            _ => (Identity::Own, BlkMajor::register(0, c"fr1")?),
+            _ => (Identity::Own, BlkMajor::register::<ArrayProbe>(0, c"fr1")?),
         };
         let major_nr = major.major();
         let registry = KBox::pin_init(
@@ -127,8 +128,17 @@ fn with_registry<R>(f: impl FnOnce(&Registry) -> R) -> Option<R> {
     (!p.is_null()).then(|| f(unsafe { &*p }))
 }
 
+/// The major's probe: [`probe`].
+struct ArrayProbe;
+
+impl Probe for ArrayProbe {
+    fn probe(minor: u32) {
+        probe(minor)
+    }
+}
+
 /// Creates the (empty) array of `minor` when its node is opened, as md does.
-pub(crate) fn probe(minor: u32) {
+fn probe(minor: u32) {
     if minor >= MAX_ARRAYS {
         return;
     }

@@ -32,7 +32,7 @@ pub(crate) fn block_dev(path: &str) -> Result<DevNum, Error> {
 
 /// The argument HOT_ADD/HOT_REMOVE/SET_DISK_FAULTY take (`new_encode_dev`).
 pub(crate) fn encode(dev: DevNum) -> u32 {
-    (dev.minor & 0xff) | (dev.major << 8) | ((dev.minor & !0xff) << 12)
+    dev.to_user_arg()
 }
 
 /// `/dev/<name>` of a device number, from sysfs; `maj:min` if unknown.

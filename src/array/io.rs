@@ -4,7 +4,7 @@
 //! served by one member, read errors retried on another member and repaired.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::{
     bindings,
     prelude::*,
@@ -17,7 +17,7 @@ use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
 use crate::logic::interlock::bucket_of;
 use crate::logic::slots::FailError;
-use crate::sys::bio::{Bio, BioSet, OpClass, Status};
+use crate::sys::bio::{Bio, BioSet, OpClass, OptionalOp, PageBuf, Status};
 
 /// The context in front of every clone (the bio set's front pad).
 ///
@@ -39,8 +39,9 @@ pub(crate) struct IoCtx {
     clone: *mut bindings::bio,
     remaining: AtomicU32,
     uptodate: AtomicBool,
-    /// A member answered `BLK_STS_NOTSUPP` to an optional operation.
-    notsupp: AtomicBool,
+    /// Slots whose member answered `BLK_STS_NOTSUPP` to an optional
+    /// operation (primary context).
+    notsupp: AtomicU32,
     slot: u32,
     tried: u32,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
@@ -79,7 +80,7 @@ impl IoCtx {
                 clone: clone.as_ptr(),
                 remaining: AtomicU32::new(1),
                 uptodate: AtomicBool::new(false),
-                notsupp: AtomicBool::new(false),
+                notsupp: AtomicU32::new(0),
                 slot,
                 tried: 1 << slot,
                 bucket: NO_BUCKET,
@@ -233,25 +234,110 @@ impl Array {
 
     // ---- read error repair (process context) ----
 
-    /// Queues a failed read for the worker (any context).
-    fn queue_retry(&self, ctx: *mut IoCtx) {
-        let mut head = self.retry.load(Ordering::Acquire);
+    /// Pushes `ctx` on the lock-free stack `list` (any context).
+    fn push_ctx(list: &AtomicPtr<IoCtx>, ctx: *mut IoCtx) {
+        let mut head = list.load(Ordering::Acquire);
         loop {
-            // SAFETY: `ctx` is a live context owned by this failed read.
+            // SAFETY: `ctx` is a live context owned by the caller's bio.
             unsafe { (*ctx).next = head };
-            match self
-                .retry
-                .compare_exchange(head, ctx, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match list.compare_exchange(head, ctx, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }
         }
+    }
+
+    /// This array as an `Arc` (for work items).
+    fn arc(&self) -> Arc<Array> {
         // SAFETY: Arrays are always allocated inside an `Arc` (see
         // `Array::create`), and this one is alive while it has I/O.
-        let arc: Arc<Array> = unsafe { ArcBorrow::from_raw(core::ptr::from_ref(self)) }.into();
+        unsafe { ArcBorrow::from_raw(core::ptr::from_ref(self)) }.into()
+    }
+
+    /// Queues a failed read for the worker (any context).
+    fn queue_retry(&self, ctx: *mut IoCtx) {
+        Self::push_ctx(&self.retry, ctx);
         // Already queued is fine: the worker takes the whole stack.
-        let _ = workqueue::system().enqueue(arc);
+        let _ = workqueue::system().enqueue::<Arc<Array>, RETRY_WORK>(self.arc());
+    }
+
+    /// Queues a write-zeroes that some members did and others do not
+    /// support for the zero-fill worker (any context). The write stays in
+    /// flight (its interlock bucket and freeze count held) until then.
+    fn queue_zero_fill(&self, ctx: *mut IoCtx) {
+        Self::push_ctx(&self.zero_fill, ctx);
+        // Its own work item: the retry worker may be waiting (freeze) for
+        // this very write to finish.
+        let _ = workqueue::system().enqueue::<Arc<Array>, ZERO_FILL_WORK>(self.arc());
+    }
+
+    fn handle_zero_fills(&self) {
+        let mut list = self.zero_fill.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        while !list.is_null() {
+            // SAFETY: Contexts on the stack are live primary contexts of
+            // write-zeroes bios owned by it.
+            let next = unsafe { (*list).next };
+            self.zero_fill_one(list);
+            list = next;
+        }
+    }
+
+    /// Writes zero pages over the range of a write-zeroes bio on the members
+    /// that answered it with NOTSUPP (the others zeroed it), then completes
+    /// the bio. A member that cannot take the zeroes fails (a real write
+    /// error) with the range recorded as missed.
+    fn zero_fill_one(&self, ctx: *mut IoCtx) {
+        // SAFETY: By the `IoCtx` invariants; this worker owns the primary
+        // context, its master and its clone since the last completion.
+        let (master, pclone, bucket, slots) = unsafe {
+            (
+                (*ctx).master,
+                (*ctx).clone,
+                (*ctx).bucket,
+                (*ctx).notsupp.load(Ordering::Acquire),
+            )
+        };
+        // SAFETY: As above.
+        let master = unsafe { Bio::from_raw(master) }.expect("zero-fill context holds its master");
+        let (sector, sectors) = (master.sector(), master.sectors());
+        let zeroes = PageBuf::zeroed(REGION_BYTES).ok();
+        let mut status = Status::OK;
+        for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
+            let Some(m) = self.slot_ref(slot, true) else {
+                continue;
+            };
+            let mut done = 0;
+            let ok = loop {
+                let Some(z) = zeroes.as_ref() else {
+                    break false;
+                };
+                if done >= sectors {
+                    break true;
+                }
+                let n = (sectors - done).min(z.sectors());
+                if !self.bioset.sync_io(m.as_ref(), true, sector + done, n, z) {
+                    break false;
+                }
+                done += n;
+            };
+            drop(m);
+            if !ok {
+                match self.fail_slot(slot, "zeroing a range it cannot write-zero failed") {
+                    Ok(()) | Err(FailError::AlreadyFaulty) => {
+                        self.record_missed_write(1 << slot, sector, sectors)
+                    }
+                    // The last in-sync copy did not get the zeroes.
+                    Err(FailError::LastInSync) | Err(FailError::Empty) => status = Status::IOERR,
+                }
+            }
+        }
+        master.end(status);
+        // SAFETY: The primary clone was kept for its context; it is done.
+        if let Some(c) = unsafe { Bio::from_raw(pclone) } {
+            c.put();
+        }
+        self.end_write(bucket);
+        self.end_master();
     }
 
     fn handle_retries(&self) {
@@ -467,11 +553,26 @@ impl Array {
     }
 }
 
-impl WorkItem for Array {
+/// The work item ID of read-error repair.
+pub(crate) const RETRY_WORK: u64 = 0;
+/// The work item ID of write-zeroes fill-ins.
+pub(crate) const ZERO_FILL_WORK: u64 = 1;
+/// Zero-fill buffer: one interlock region.
+const REGION_BYTES: usize = crate::logic::interlock::REGION_SECTORS as usize * 512;
+
+impl WorkItem<RETRY_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
         this.handle_retries();
+    }
+}
+
+impl WorkItem<ZERO_FILL_WORK> for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.handle_zero_fills();
     }
 }
 
@@ -498,14 +599,15 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
     // SAFETY: The completed clone is ours.
     let clone = unsafe { Bio::from_raw(bio) }.expect("bio is non-null");
     let slot = ctx.slot;
+    let op = clone.optional_op();
     if clone.status().is_ok() {
         if array.state().readable(slot) {
             primary.uptodate.store(true, Ordering::Release);
         }
-    } else if clone.status() == Status::NOTSUPP && clone.optional_op().is_some() {
+    } else if clone.status() == Status::NOTSUPP && op.is_some() {
         // The member lacks the operation: it has not failed, and nothing it
         // holds changed, so neither its state nor the bitmap is touched.
-        primary.notsupp.store(true, Ordering::Release);
+        primary.notsupp.fetch_or(1 << slot, Ordering::AcqRel);
     } else {
         // SAFETY: The master is live until the primary completes it.
         let master = unsafe { &*primary.master };
@@ -531,11 +633,26 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         clone.put();
     }
     if primary.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-        // A member without the operation fails the whole bio: the members
-        // that did it and the one that did not may now differ in the range,
-        // and only the caller's fallback (zero pages, which every member
-        // takes) brings them together again.
-        let notsupp = primary.notsupp.load(Ordering::Acquire);
+        // Members without the operation: the array stops advertising it
+        // (before the completion: the caller's fallback checks it). If an
+        // in-sync member zeroed the range, the others get zero pages from
+        // the worker and the bio succeeds; otherwise it ends NOTSUPP and the
+        // caller falls back (write-zeroes: zero pages every member takes)
+        // or gives up (discard, secure erase: nothing was promised).
+        let notsupp = primary.notsupp.load(Ordering::Acquire) != 0;
+        let uptodate = primary.uptodate.load(Ordering::Acquire);
+        if notsupp {
+            // SAFETY: The master is live until it is completed below or by
+            // the zero-fill worker.
+            if let Some(m) = unsafe { Bio::from_raw(primary.master) } {
+                m.disable_op_on_queue();
+                let _ = m.into_raw();
+            }
+            if uptodate && op == Some(OptionalOp::WriteZeroes) {
+                array.queue_zero_fill(core::ptr::from_ref(primary).cast_mut());
+                return;
+            }
+        }
         let status = if notsupp {
             Status::NOTSUPP
         } else if primary.uptodate.load(Ordering::Acquire) {
@@ -546,12 +663,7 @@ unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
         let (master, pclone, bucket) = (primary.master, primary.clone, primary.bucket);
         // SAFETY: The last completion owns the master and the primary clone.
         unsafe {
-            let master = Bio::from_raw(master).expect("master");
-            if notsupp {
-                // Before the completion: the caller's fallback checks it.
-                master.disable_op_on_queue();
-            }
-            master.end(status);
+            Bio::from_raw(master).expect("master").end(status);
             Bio::from_raw(pclone).expect("primary clone").put();
         }
         array.end_write(bucket);

@@ -6,7 +6,8 @@
 //! Locking (see Documentation/fr1/design.rst, "Locking of the data path"):
 //!
 //! - `config` (a mutex) serialises every state change made by ioctls.
-//! - The I/O path takes no lock. It reads the slot state word (`slots`) with
+//! - The I/O path takes no lock unless it must wait (a write while writes are
+//!   frozen or its region is being resynced). It reads the slot state word (`slots`) with
 //!   one atomic load; a member's device is reached through its slot's
 //!   `member` pointer, guarded by the slot's `inflight` count: the I/O path
 //!   increments it and then re-checks the slot state, a remover clears the
@@ -26,7 +27,7 @@ use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 use kernel::{
-    bindings, new_condvar, new_mutex, new_spinlock_irq, new_work,
+    new_condvar, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, Completion, CondVar, Mutex, SetOnce, SpinLockIrq},
     workqueue::Work,
@@ -39,7 +40,7 @@ use crate::logic::mdstat::{self, ArrayStatus, MemberStatus, RunState, SyncStatus
 use crate::logic::slots::{FailError, Slots};
 use crate::registry::Identity;
 use crate::sys::bio::BioSet;
-use crate::sys::disk::{self, Disk};
+use crate::sys::disk::{Disk, DiskOps, DiskVtable};
 use crate::sys::kthread::KThread;
 use crate::sys::member::Member;
 use crate::sys::nodes::Bitmap;
@@ -123,7 +124,6 @@ pub(crate) struct Array {
     minor: u32,
     name: [u8; NAME_LEN],
     identity: Identity,
-    gendisk: AtomicPtr<bindings::gendisk>,
     #[pin]
     config: Mutex<Config>,
     /// `Slots` bits: which slots hold members, in sync, faulty.
@@ -145,7 +145,12 @@ pub(crate) struct Array {
     /// Reads that failed and wait for the worker (a lock-free stack).
     retry: AtomicPtr<IoCtx>,
     #[pin]
-    retry_work: Work<Array>,
+    retry_work: Work<Array, { io::RETRY_WORK }>,
+    /// Write-zeroes bios waiting for zero pages on some members (a
+    /// lock-free stack of primary contexts).
+    zero_fill: AtomicPtr<IoCtx>,
+    #[pin]
+    zero_fill_work: Work<Array, { io::ZERO_FILL_WORK }>,
     /// Writes wait while this is non-zero (md's freeze_array; see
     /// `Array::freeze` for the protocol).
     frozen: AtomicU32,
@@ -178,7 +183,8 @@ pub(crate) struct Array {
 }
 
 kernel::impl_has_work! {
-    impl HasWork<Self> for Array { self.retry_work }
+    impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
+    impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
 }
 
 impl Array {
@@ -193,7 +199,6 @@ impl Array {
                 minor,
                 name,
                 identity,
-                gendisk: AtomicPtr::new(core::ptr::null_mut()),
                 config <- new_mutex!(Config {
                     phase: Phase::Empty,
                     geometry: None,
@@ -215,6 +220,8 @@ impl Array {
                 bioset <- BioSet::new(),
                 retry: AtomicPtr::new(core::ptr::null_mut()),
                 retry_work <- new_work!("fr1::retry_work"),
+                zero_fill: AtomicPtr::new(core::ptr::null_mut()),
+                zero_fill_work <- new_work!("fr1::zero_fill_work"),
                 frozen: AtomicU32::new(0),
                 freezer <- new_mutex!(()),
                 writes_inflight: AtomicUsize::new(0),
@@ -235,9 +242,8 @@ impl Array {
         let cname = CStr::from_bytes_with_nul(&array.name[..=array.name_str().len()])
             .map_err(|_| EINVAL)?;
         let mut disk = Disk::new(major, minor, cname, array.clone())?;
-        array.gendisk.store(disk.as_ptr(), Ordering::Release);
         disk.add()?;
-        let md_dir = MdDir::new(disk.as_ptr(), &sysfs::GROUPS)?;
+        let md_dir = MdDir::new(&disk, &sysfs::GROUPS)?;
         let mut cfg = array.config.lock();
         cfg.disk = Some(disk);
         cfg.md_dir = Some(md_dir);
@@ -381,8 +387,7 @@ impl Array {
         }
         let mut g = abi::validate_set_array_info(info, self.minor)?;
         // md stamps the creation time itself.
-        // SAFETY: `ktime_get_real` has no preconditions.
-        g.ctime = (unsafe { bindings::ktime_get_real() } / 1_000_000_000) as u32;
+        g.ctime = crate::sys::time::real_seconds() as u32;
         self.raid_disks.store(g.raid_disks, Ordering::SeqCst);
         self.block_shift.store(g.block_shift, Ordering::SeqCst);
         self.chunk_size.store(g.chunk_size, Ordering::SeqCst);
@@ -400,10 +405,8 @@ impl Array {
         // Opening a device may run a block probe (major_names_lock), so it
         // happens before `config` is taken; the member is closed again if
         // a check below fails.
-        let gendisk = self.gendisk.load(Ordering::Acquire);
-        let holder = core::ptr::from_ref(self).cast_mut().cast();
-        let mut member = Member::open(nd.dev, holder, gendisk)?;
-        if self.would_loop(member.bd_disk()) {
+        let mut member = Member::open(nd.dev, self)?;
+        if self.would_loop(&member) {
             return Err(EBUSY);
         }
         let mut cfg = self.config.lock();
@@ -424,7 +427,7 @@ impl Array {
         if g.member_sectors > 0 && member.sectors() < g.member_sectors {
             return Err(ENOSPC);
         }
-        member.link()?;
+        member.link(cfg.disk.as_ref().ok_or(ENODEV)?)?;
         let member = KBox::new(member, GFP_KERNEL)?;
         let s = &self.slot[nd.slot as usize];
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
@@ -479,25 +482,23 @@ impl Array {
         }
     }
 
-    /// Would adding a device of `disk` stack this array on itself?
-    fn would_loop(&self, disk: *mut bindings::gendisk) -> bool {
-        let me = self.gendisk.load(Ordering::Acquire);
-        if disk == me {
-            return true;
-        }
-        // Another fr1 array: refuse if it contains this one, directly or
-        // through further fr1 arrays. Other arrays' members are read through
-        // their slots (not their `config`, which would nest two locks of one
-        // class).
-        let Some(first) = disk::fr1_array_of(disk) else {
+    /// Would adding `member` stack this array on itself (directly, or
+    /// through further fr1 arrays)?
+    fn would_loop(&self, member: &Member) -> bool {
+        let Some(first) = member.disk_owner::<Array>() else {
             return false;
         };
+        // Other arrays' members are read through their slots (not their
+        // `config`, which would nest two locks of one class).
         let mut stack = KVec::new();
         if stack.push(first, GFP_KERNEL).is_err() {
             return true;
         }
         let mut visited = 0;
         while let Some(a) = stack.pop() {
+            if core::ptr::eq(&*a, self) {
+                return true;
+            }
             visited += 1;
             if visited > 64 {
                 return true;
@@ -506,12 +507,9 @@ impl Array {
                 let Some(m) = a.slot_get_present(i) else {
                     continue;
                 };
-                let d = m.bd_disk();
+                let inner = m.disk_owner::<Array>();
                 a.slot_put(i);
-                if d == me {
-                    return true;
-                }
-                if let Some(inner) = disk::fr1_array_of(d) {
+                if let Some(inner) = inner {
                     if stack.push(inner, GFP_KERNEL).is_err() {
                         return true;
                     }
@@ -547,7 +545,13 @@ impl Array {
         let blocks = sectors.div_ceil(1 << g.block_shift);
         let mut maps = KVec::with_capacity(g.raid_disks as usize, GFP_KERNEL)?;
         for slot in 0..g.raid_disks {
-            maps.push(crate::sys::nodes::new_bitmap(blocks)?, GFP_KERNEL)?;
+            let bm = crate::sys::nodes::new_bitmap(blocks)?;
+            if st.present(slot) && !st.in_sync(slot) {
+                // Added without MD_DISK_SYNC: nothing of it is known good.
+                // SAFETY: The bitmap was just made and is not shared yet.
+                unsafe { bm.set_all() };
+            }
+            maps.push(bm, GFP_KERNEL)?;
             self.slot[slot as usize]
                 .tracking
                 .store(st.present(slot), Ordering::SeqCst);
@@ -566,7 +570,11 @@ impl Array {
         self.running.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Running;
         crate::registry::new_event();
-        if self.resync_pending.load(Ordering::SeqCst) {
+        // A recovery first (the sync thread then runs a pending initial
+        // resync too, see `SyncJob`).
+        if self.needs_recovery() {
+            self.start_sync(&mut cfg, resync::Mode::Recover)?;
+        } else if self.resync_pending.load(Ordering::SeqCst) {
             self.start_sync(&mut cfg, resync::Mode::Resync)?;
         }
         pr_info!(
@@ -642,14 +650,28 @@ impl Array {
         }
     }
 
-    fn hot_remove(&self, dev: DevNum) -> Result {
+    fn hot_remove(self: &Arc<Self>, dev: DevNum) -> Result {
         let mut cfg = self.config.lock();
         if cfg.phase == Phase::Empty || cfg.phase == Phase::Stopped {
             return Err(ENODEV);
         }
         let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
         self.remember_member(slot);
-        let member = self.detach_slot(&mut cfg, slot, false)?;
+        let member = match self.detach_slot(&mut cfg, slot, false) {
+            Ok(m) => m,
+            Err(e) => {
+                // The member was put back (EBUSY). A sync thread that saw
+                // it gone meanwhile may have ended: announce and restart a
+                // recovery still owed, so it is never left waiting idle.
+                if cfg.phase == Phase::Running
+                    && self.needs_recovery()
+                    && self.sync.mode().is_none()
+                {
+                    let _ = self.start_sync(&mut cfg, resync::Mode::Recover);
+                }
+                return Err(e);
+            }
+        };
         pr_info!(
             "{}: removed {} from slot {}\n",
             self.log_prefix(),
@@ -780,6 +802,9 @@ impl Array {
         let Some(g) = cfg.geometry else {
             return;
         };
+        // The sync first: it ends only after the member is in sync, so a
+        // slot state read after it is never older than it.
+        let sync = self.sync.status();
         let st = self.state();
         let mut members: [Option<MemberStatus<'_>>; MAX_MIRRORS as usize] =
             [None; MAX_MIRRORS as usize];
@@ -827,7 +852,7 @@ impl Array {
             members: &list[..n],
             blocks_kib: if running { cfg.sectors / 2 } else { sum / 2 },
             slots_in_sync: &in_sync[..g.raid_disks as usize],
-            sync: match self.sync.status() {
+            sync: match sync {
                 Some(s) if running => s,
                 _ if running && self.resync_pending.load(Ordering::Relaxed) => SyncStatus::Pending,
                 _ => SyncStatus::Idle,
@@ -870,6 +895,29 @@ impl Array {
     }
 }
 
+impl DiskOps for Array {
+    fn vtable() -> &'static DiskVtable<Self> {
+        static VTABLE: DiskVtable<Array> = DiskVtable::new();
+        &VTABLE
+    }
+
+    fn submit_bio(&self, bio: crate::sys::bio::Bio) {
+        Array::submit_bio(self, bio)
+    }
+
+    fn open(&self) -> Result {
+        Array::open(self)
+    }
+
+    fn release(&self) {
+        Array::release(self)
+    }
+
+    fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> Result<i32> {
+        ioctl::dispatch(this, cmd, arg)
+    }
+}
+
 /// A short owned string (member names in logs).
 #[derive(Default)]
 pub(crate) struct NameBuf(crate::logic::fmtbuf::FixedStr<32>);
@@ -886,13 +934,8 @@ pub(crate) fn to_error(e: Errno) -> Error {
     match e {
         Errno::Inval => EINVAL,
         Errno::Busy => EBUSY,
-        Errno::NoDev => ENODEV,
         Errno::NxIo => ENXIO,
-        Errno::NoSpc => ENOSPC,
         Errno::NoTty => ENOTTY,
-        Errno::Access => EACCES,
-        Errno::OpNotSupp => EOPNOTSUPP,
-        Errno::Exist => EEXIST,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::{bindings, prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
+use kernel::{prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 
 use super::{Array, Phase, SlotRef};
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
@@ -60,14 +60,13 @@ pub(crate) struct Progress {
 const MARK_STEP_NS: u64 = 3_000_000_000;
 
 fn now_ns() -> u64 {
-    // SAFETY: `ktime_get` has no preconditions.
-    unsafe { bindings::ktime_get() as u64 }
+    crate::sys::time::monotonic_ns()
 }
 
 impl Progress {
     /// Announces a sync in `mode` (control path, under `config`, before the
     /// thread starts): not counted yet.
-    fn begin(&self, mode: Mode) -> Ticket {
+    pub(crate) fn begin(&self, mode: Mode) -> Ticket {
         self.total.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         let ticket = self.state.begin(mode);
@@ -210,6 +209,15 @@ impl ThreadBody for SyncJob {
             Mode::Recover => a.resync_all(),
             mode => a.check_all(mode),
         }
+        // A recovery may have replaced the initial resync of a not-clean
+        // array (a member added meanwhile): it is still owed, run it now.
+        if self.mode == Mode::Recover
+            && a.resync_pending.load(Ordering::SeqCst)
+            && !kthread::should_stop()
+            && !a.needs_recovery()
+        {
+            a.check_all(Mode::Resync);
+        }
         // Finished by itself, its result published (members in sync,
         // `resync_pending` cleared): only now may the state say idle. A
         // thread being stopped leaves the state to whoever stops it.
@@ -230,10 +238,8 @@ impl Array {
             return Err(ENODEV);
         }
         // Open first: opening may probe block majors (see `add_new_disk`).
-        let gendisk = self.gendisk.load(Ordering::Acquire);
-        let holder = core::ptr::from_ref(&**self).cast_mut().cast();
-        let member = Member::open(dev, holder, gendisk)?;
-        if self.would_loop(member.bd_disk()) {
+        let member = Member::open(dev, &**self)?;
+        if self.would_loop(&member) {
             return Err(EBUSY);
         }
         let mut cfg = self.config.lock();
@@ -329,7 +335,7 @@ impl Array {
                 Err(_) => Some("the sample could not be read"),
             }
         };
-        member.link()?;
+        member.link(cfg.disk.as_ref().ok_or(ENODEV)?)?;
         // Limits first: once the member is published every bio must fit it.
         {
             let disk = cfg.disk.as_ref().ok_or(ENODEV)?;
@@ -763,6 +769,15 @@ impl Array {
         );
     }
 
+    /// Fails `slot` after a sync write to it failed; its bitmap records
+    /// `sectors` from `sector` as missed, for a later re-add.
+    pub(super) fn fail_and_record(&self, slot: u32, why: &str, sector: u64, sectors: u64) {
+        use crate::logic::slots::FailError;
+        if let Ok(()) | Err(FailError::AlreadyFaulty) = self.fail_slot(slot, why) {
+            self.record_missed_write(1 << slot, sector, sectors);
+        }
+    }
+
     /// md's throttle between the `sync_speed_min` and `sync_speed_max` in
     /// force, over the recent speed window.
     fn pace(&self) -> Pace {
@@ -959,7 +974,14 @@ impl Array {
                         let written = self.bioset.sync_io(t, true, sector, piece, &a);
                         self.slot_put(slot);
                         if !written {
-                            let _ = self.fail_slot(slot, "write error during resync");
+                            // Nothing from here on reached it: a re-add
+                            // must copy all of that.
+                            self.fail_and_record(
+                                slot,
+                                "write error during resync",
+                                sector,
+                                sectors - sector,
+                            );
                         }
                     }
                     continue;
@@ -991,7 +1013,12 @@ impl Array {
                             let written = self.bioset.sync_io(t, true, sector, piece, &a);
                             self.slot_put(slot);
                             if !written {
-                                let _ = self.fail_slot(slot, "write error during repair");
+                                self.fail_and_record(
+                                    slot,
+                                    "write error during repair",
+                                    sector,
+                                    piece,
+                                );
                             }
                         }
                     }

@@ -12,165 +12,81 @@ use kernel::{prelude::*, sync::Arc};
 use super::resync::Mode;
 use super::{Array, Phase};
 use crate::logic::abi::MAX_MIRRORS;
-use crate::sys::sysfs::{attribute_group, AttrDef, GroupOps, ShowBuf, SyncPtr};
+use crate::sys::sysfs::{attr_table, attribute_group, GroupOps, ShowBuf, SyncPtr};
 
 const RO: u16 = 0o444;
 const RW: u16 = 0o644;
 
-/// md/ attributes.
-pub(crate) const MD_ATTRS: [AttrDef; 18] = [
-    AttrDef {
-        name: c"array_state",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"level",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"raid_disks",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"component_size",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"metadata_version",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"chunk_size",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"layout",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"degraded",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"sync_action",
-        mode: RW,
-    },
-    AttrDef {
-        name: c"sync_completed",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"resync_start",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"sync_speed",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"sync_speed_min",
-        mode: RW,
-    },
-    AttrDef {
-        name: c"sync_speed_max",
-        mode: RW,
-    },
-    AttrDef {
-        name: c"mismatch_cnt",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"consistency_policy",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"array_size",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"new_dev",
-        mode: 0o200,
-    },
-];
+attr_table!(
+    /// md/ attributes.
+    pub(crate) MdAttr, MD_ATTRS {
+    ArrayState = c"array_state", RO;
+    Level = c"level", RO;
+    RaidDisks = c"raid_disks", RO;
+    ComponentSize = c"component_size", RO;
+    MetadataVersion = c"metadata_version", RO;
+    ChunkSize = c"chunk_size", RO;
+    Layout = c"layout", RO;
+    Degraded = c"degraded", RO;
+    SyncAction = c"sync_action", RW;
+    SyncCompleted = c"sync_completed", RO;
+    ResyncStart = c"resync_start", RO;
+    SyncSpeed = c"sync_speed", RO;
+    SyncSpeedMin = c"sync_speed_min", RW;
+    SyncSpeedMax = c"sync_speed_max", RW;
+    MismatchCnt = c"mismatch_cnt", RO;
+    ConsistencyPolicy = c"consistency_policy", RO;
+    ArraySize = c"array_size", RO;
+    NewDev = c"new_dev", 0o200;
+});
 
-/// md/bitmap/ attributes: md's `chunksize` and `location`, and fr1's
-/// statistics of its in-memory bitmaps (summed over the members).
-pub(crate) const BITMAP_ATTRS: [AttrDef; 10] = [
-    AttrDef {
-        name: c"chunksize",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"location",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"pages",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"leaves",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"nodes",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"root_bytes",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"bits",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"coarse",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"bytes",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"resync_copied_bytes",
-        mode: RO,
-    },
-];
+attr_table!(
+    /// md/bitmap/ attributes: md's `chunksize` and `location`, and fr1's
+    /// statistics of its in-memory bitmaps (summed over the members).
+    pub(crate) BitmapAttr, BITMAP_ATTRS {
+    Chunksize = c"chunksize", RO;
+    Location = c"location", RO;
+    Pages = c"pages", RO;
+    Leaves = c"leaves", RO;
+    Nodes = c"nodes", RO;
+    RootBytes = c"root_bytes", RO;
+    Bits = c"bits", RO;
+    Coarse = c"coarse", RO;
+    Bytes = c"bytes", RO;
+    ResyncCopiedBytes = c"resync_copied_bytes", RO;
+});
 
-pub(crate) static MD_OPS: GroupOps = GroupOps {
+pub(crate) static MD_OPS: GroupOps<Array> = GroupOps {
     show: md_show,
     store: md_store,
 };
 
-pub(crate) static BITMAP_OPS: GroupOps = GroupOps {
+pub(crate) static BITMAP_OPS: GroupOps<Array> = GroupOps {
     show: bitmap_show,
     store: |_, _, _, _| Err(EINVAL),
 };
 
-/// md/dev-<name>/ attributes (md's `rdev_default_attrs`, the ones fr1 has).
-pub(crate) const DEV_ATTRS: [AttrDef; 3] = [
-    AttrDef {
-        name: c"state",
-        mode: RW,
-    },
-    AttrDef {
-        name: c"slot",
-        mode: RO,
-    },
-    AttrDef {
-        name: c"errors",
-        mode: RO,
-    },
-];
+attr_table!(
+    /// md/dev-<name>/ attributes (md's `rdev_default_attrs`, the ones fr1 has).
+    pub(crate) DevAttr, DEV_ATTRS {
+    State = c"state", RW;
+    Slot = c"slot", RO;
+    Errors = c"errors", RO;
+});
 
-pub(crate) static DEV_OPS: GroupOps = GroupOps {
+pub(crate) static DEV_OPS: GroupOps<Array> = GroupOps {
     show: dev_show,
     store: dev_store,
 };
 
-attribute_group!(md_group, None, super::MD_ATTRS, super::MD_OPS);
-attribute_group!(dev_group, None, super::DEV_ATTRS, super::DEV_OPS);
+attribute_group!(md_group, None, super::MD_ATTRS, super::MD_OPS, super::Array);
+attribute_group!(
+    dev_group,
+    None,
+    super::DEV_ATTRS,
+    super::DEV_OPS,
+    super::Array
+);
 
 /// The group of every md/dev-<name>/.
 pub(crate) fn dev_group() -> &'static SyncPtr<kernel::bindings::attribute_group> {
@@ -194,8 +110,8 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
         return Err(fmt::Error);
     };
     let st = a.state();
-    match DEV_ATTRS[idx].name.to_bytes() {
-        b"state" => {
+    match DevAttr::at(idx) {
+        Some(DevAttr::State) => {
             // md's state_show: a comma list.
             let mut sep = "";
             let mut word = |w: &mut ShowBuf, s: &str| {
@@ -217,14 +133,14 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
             }
             writeln!(w)
         }
-        b"slot" => {
+        Some(DevAttr::Slot) => {
             if st.faulty(slot) {
                 writeln!(w, "none")
             } else {
                 writeln!(w, "{slot}")
             }
         }
-        b"errors" => writeln!(
+        Some(DevAttr::Errors) => writeln!(
             w,
             "{}",
             a.slot[slot as usize].corrected.load(Ordering::Relaxed)
@@ -234,7 +150,7 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
 }
 
 fn dev_store(idx: usize, a: &Arc<Array>, dir: &str, text: &str) -> Result {
-    if DEV_ATTRS[idx].name.to_bytes() != b"state" {
+    if DevAttr::at(idx) != Some(DevAttr::State) {
         return Err(EINVAL);
     }
     let slot = slot_of_dir(a, dir).ok_or(ENODEV)?;
@@ -244,7 +160,8 @@ attribute_group!(
     bitmap_group,
     Some(c"bitmap"),
     super::BITMAP_ATTRS,
-    super::BITMAP_OPS
+    super::BITMAP_OPS,
+    super::Array
 );
 
 /// The groups of md/.
@@ -255,8 +172,8 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
     let st = a.state();
     let raid_disks = a.raid_disks.load(Ordering::Relaxed);
     let running = a.running.load(Ordering::Relaxed);
-    match MD_ATTRS[idx].name.to_bytes() {
-        b"array_state" => {
+    match MdAttr::at(idx) {
+        Some(MdAttr::ArrayState) => {
             let s = if a.stopped.load(Ordering::Relaxed) {
                 "clear"
             } else if !running {
@@ -272,14 +189,16 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
             };
             writeln!(w, "{s}")
         }
-        b"level" => writeln!(w, "{}", if raid_disks > 0 { "raid1" } else { "" }),
-        b"raid_disks" => writeln!(w, "{raid_disks}"),
-        b"component_size" => writeln!(w, "{}", a.sectors.load(Ordering::Relaxed) / 2),
-        b"metadata_version" => writeln!(w, "none"),
-        b"chunk_size" => writeln!(w, "{}", a.chunk_size.load(Ordering::Relaxed)),
-        b"layout" => writeln!(w, "0"),
-        b"degraded" => writeln!(w, "{}", if running { st.degraded(raid_disks) } else { 0 }),
-        b"sync_action" => {
+        Some(MdAttr::Level) => writeln!(w, "{}", if raid_disks > 0 { "raid1" } else { "" }),
+        Some(MdAttr::RaidDisks) => writeln!(w, "{raid_disks}"),
+        Some(MdAttr::ComponentSize) => writeln!(w, "{}", a.sectors.load(Ordering::Relaxed) / 2),
+        Some(MdAttr::MetadataVersion) => writeln!(w, "none"),
+        Some(MdAttr::ChunkSize) => writeln!(w, "{}", a.chunk_size.load(Ordering::Relaxed)),
+        Some(MdAttr::Layout) => writeln!(w, "0"),
+        Some(MdAttr::Degraded) => {
+            writeln!(w, "{}", if running { st.degraded(raid_disks) } else { 0 })
+        }
+        Some(MdAttr::SyncAction) => {
             let s = match a.sync.mode() {
                 Some(m) => m.word(),
                 None if a.sync.frozen.load(Ordering::Relaxed) => "frozen",
@@ -288,37 +207,38 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
             writeln!(w, "{s}")
         }
         // md: "delayed" while the sync thread has not started its pass.
-        b"sync_completed" => match a.sync.position() {
+        Some(MdAttr::SyncCompleted) => match a.sync.position() {
             Some((_, 0)) => writeln!(w, "delayed"),
             Some((done, total)) => writeln!(w, "{done} / {total}"),
             None => writeln!(w, "none"),
         },
         // md's recovery_cp: where the initial resync stands ("none": clean).
-        b"resync_start" => match (a.resync_pending.load(Ordering::SeqCst), a.sync.mode()) {
+        Some(MdAttr::ResyncStart) => match (a.resync_pending.load(Ordering::SeqCst), a.sync.mode())
+        {
             (false, _) => writeln!(w, "none"),
             (true, Some(Mode::Resync)) => writeln!(w, "{}", a.sync.position().map_or(0, |p| p.0)),
             (true, _) => writeln!(w, "0"),
         },
-        b"sync_speed" => match a.sync.position() {
+        Some(MdAttr::SyncSpeed) => match a.sync.position() {
             Some(_) => writeln!(w, "{}", a.sync.speed()),
             None => writeln!(w, "none"),
         },
-        b"sync_speed_min" => speed_limit(w, a.sync.limits().0, &a.sync.speed_min_local),
-        b"sync_speed_max" => speed_limit(w, a.sync.limits().1, &a.sync.speed_max_local),
-        b"mismatch_cnt" => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
-        b"consistency_policy" => writeln!(w, "bitmap"),
+        Some(MdAttr::SyncSpeedMin) => speed_limit(w, a.sync.limits().0, &a.sync.speed_min_local),
+        Some(MdAttr::SyncSpeedMax) => speed_limit(w, a.sync.limits().1, &a.sync.speed_max_local),
+        Some(MdAttr::MismatchCnt) => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
+        Some(MdAttr::ConsistencyPolicy) => writeln!(w, "bitmap"),
         // md prints "default" unless user space set an explicit size.
-        b"array_size" => writeln!(w, "default"),
+        Some(MdAttr::ArraySize) => writeln!(w, "default"),
         _ => Err(fmt::Error),
     }
 }
 
 fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
-    match MD_ATTRS[idx].name.to_bytes() {
-        b"sync_action" => a.set_sync_action(text),
+    match MdAttr::at(idx) {
+        Some(MdAttr::SyncAction) => a.set_sync_action(text),
         // md's new_dev: "major:minor" of a device to add (to a running
         // array: a member that fr1 resyncs).
-        b"new_dev" => {
+        Some(MdAttr::NewDev) => {
             let (maj, min) = text.split_once(':').ok_or(EINVAL)?;
             let maj = maj.trim().parse::<i32>().map_err(|_| EINVAL)?;
             let min = min.trim().parse::<i32>().map_err(|_| EINVAL)?;
@@ -328,8 +248,8 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
             }
             a.hot_add(dev)
         }
-        b"sync_speed_min" => set_speed_limit(&a.sync.speed_min_local, text),
-        b"sync_speed_max" => set_speed_limit(&a.sync.speed_max_local, text),
+        Some(MdAttr::SyncSpeedMin) => set_speed_limit(&a.sync.speed_min_local, text),
+        Some(MdAttr::SyncSpeedMax) => set_speed_limit(&a.sync.speed_max_local, text),
         _ => Err(EINVAL),
     }
 }
@@ -371,18 +291,22 @@ fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Resul
             bytes += bm.bytes_held();
         }
     }
-    match BITMAP_ATTRS[idx].name.to_bytes() {
-        b"chunksize" => writeln!(w, "{}", 512u64 << a.block_shift.load(Ordering::Relaxed)),
-        b"location" => writeln!(w, "memory"),
+    match BitmapAttr::at(idx) {
+        Some(BitmapAttr::Chunksize) => {
+            writeln!(w, "{}", 512u64 << a.block_shift.load(Ordering::Relaxed))
+        }
+        Some(BitmapAttr::Location) => writeln!(w, "memory"),
         // mdstat's figure: 4 KiB pages' worth of nodes.
-        b"pages" => writeln!(w, "{}", bytes.div_ceil(4096)),
-        b"leaves" => writeln!(w, "{}", sum.pages),
-        b"nodes" => writeln!(w, "{}", sum.nodes),
-        b"root_bytes" => writeln!(w, "{root_bytes}"),
-        b"bits" => writeln!(w, "{}", sum.bits),
-        b"coarse" => writeln!(w, "{}", sum.coarse),
-        b"bytes" => writeln!(w, "{bytes}"),
-        b"resync_copied_bytes" => writeln!(w, "{}", a.sync.copied_bytes.load(Ordering::Relaxed)),
+        Some(BitmapAttr::Pages) => writeln!(w, "{}", bytes.div_ceil(4096)),
+        Some(BitmapAttr::Leaves) => writeln!(w, "{}", sum.pages),
+        Some(BitmapAttr::Nodes) => writeln!(w, "{}", sum.nodes),
+        Some(BitmapAttr::RootBytes) => writeln!(w, "{root_bytes}"),
+        Some(BitmapAttr::Bits) => writeln!(w, "{}", sum.bits),
+        Some(BitmapAttr::Coarse) => writeln!(w, "{}", sum.coarse),
+        Some(BitmapAttr::Bytes) => writeln!(w, "{bytes}"),
+        Some(BitmapAttr::ResyncCopiedBytes) => {
+            writeln!(w, "{}", a.sync.copied_bytes.load(Ordering::Relaxed))
+        }
         _ => Err(fmt::Error),
     }
 }
@@ -398,8 +322,10 @@ impl Array {
                 Err(crate::logic::slots::FailError::Empty) => Err(ENODEV),
             },
             "remove" => {
-                // Removing deletes this very directory: never wait for
-                // `config` here (see `set_sync_action`).
+                // Removing deletes this very directory. `do_store` broke the
+                // attribute's active protection, so the removal does not wait
+                // for this handler and `hot_remove` may wait for `config`;
+                // the lookup of the device only tries it.
                 let cfg = self.config.try_lock().ok_or(EBUSY)?;
                 let dev = self.member_locked(&cfg, slot).ok_or(ENODEV)?.dev();
                 drop(cfg);
@@ -457,19 +383,28 @@ impl Array {
                 Ok(())
             }
             "idle" | "recover" | "resync" => {
-                self.sync.frozen.store(false, Ordering::SeqCst);
                 if action == "idle" && matches!(self.sync.mode(), Some(Mode::Check | Mode::Repair))
                 {
                     self.stop_sync(&mut cfg);
                 }
-                if self.sync.mode().is_none() {
-                    if self.needs_recovery() {
-                        self.start_sync(&mut cfg, Mode::Recover)?;
-                    } else if self.resync_pending.load(Ordering::SeqCst) {
-                        self.start_sync(&mut cfg, Mode::Resync)?;
-                    }
+                let owed = if self.needs_recovery() {
+                    Some(Mode::Recover)
+                } else if self.resync_pending.load(Ordering::SeqCst) {
+                    Some(Mode::Resync)
+                } else {
+                    None
+                };
+                let start = owed.filter(|_| self.sync.mode().is_none());
+                if let Some(mode) = start {
+                    // Announced before "frozen" goes: no reader sees "idle"
+                    // in between while a sync is owed.
+                    self.sync.begin(mode);
                 }
-                Ok(())
+                self.sync.frozen.store(false, Ordering::SeqCst);
+                match start {
+                    Some(mode) => self.start_sync(&mut cfg, mode),
+                    None => Ok(()),
+                }
             }
             _ => Err(EINVAL),
         }

@@ -122,24 +122,32 @@ pub(crate) mod nr {
     pub(crate) const RAID_VERSION: u32 = ior::<MduVersion>(0x10);
     pub(crate) const GET_ARRAY_INFO: u32 = ior::<MduArrayInfo>(0x11);
     pub(crate) const GET_DISK_INFO: u32 = ior::<MduDiskInfo>(0x12);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const RAID_AUTORUN: u32 = io(0x14);
     pub(crate) const GET_BITMAP_FILE: u32 = ioc(IOC_READ, 0x15, 4096);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const CLEAR_ARRAY: u32 = io(0x20);
     pub(crate) const ADD_NEW_DISK: u32 = iow::<MduDiskInfo>(0x21);
     pub(crate) const HOT_REMOVE_DISK: u32 = io(0x22);
     pub(crate) const SET_ARRAY_INFO: u32 = iow::<MduArrayInfo>(0x23);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const SET_DISK_INFO: u32 = io(0x24);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const WRITE_RAID_INFO: u32 = io(0x25);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const UNPROTECT_ARRAY: u32 = io(0x26);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const PROTECT_ARRAY: u32 = io(0x27);
     pub(crate) const HOT_ADD_DISK: u32 = io(0x28);
     pub(crate) const SET_DISK_FAULTY: u32 = io(0x29);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const HOT_GENERATE_ERROR: u32 = io(0x2a);
     pub(crate) const SET_BITMAP_FILE: u32 = ioc(IOC_WRITE, 0x2b, 4);
     pub(crate) const RUN_ARRAY: u32 = iow::<MduParam>(0x30);
     pub(crate) const STOP_ARRAY: u32 = io(0x32);
     pub(crate) const STOP_ARRAY_RO: u32 = io(0x33);
     pub(crate) const RESTART_ARRAY_RW: u32 = io(0x34);
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // retired in md: ENOTTY (host tests)
     pub(crate) const CLUSTERED_DISK_NACK: u32 = io(0x35);
 }
 
@@ -223,12 +231,20 @@ impl DevNum {
         DevNum::from_parts(major as i32, minor as i32)
     }
 
+    /// The argument user space passes (`new_encode_dev()`), the inverse of
+    /// [`DevNum::from_user_arg`].
+    #[cfg_attr(fr1_kernel, allow(dead_code))] // fr1ctl and the host tests encode
+    pub(crate) fn to_user_arg(self) -> u32 {
+        (self.minor & 0xff) | (self.major << 8) | ((self.minor & !0xff) << 12)
+    }
+
     /// The kernel's internal `dev_t` (`MKDEV`).
     pub(crate) fn to_kdev(self) -> u32 {
         (self.major << 20) | self.minor
     }
 
     /// From the kernel's internal `dev_t`.
+    #[cfg(test)]
     pub(crate) fn from_kdev(dev: u32) -> DevNum {
         DevNum {
             major: dev >> 20,
@@ -464,8 +480,11 @@ mod tests {
             major: 259,
             minor: 300_000,
         };
-        let enc = (big.minor & 0xff) | (big.major << 8) | ((big.minor & !0xff) << 12);
-        assert_eq!(DevNum::from_user_arg(enc as usize).unwrap(), big);
+        assert_eq!(
+            DevNum::from_user_arg(big.to_user_arg() as usize).unwrap(),
+            big
+        );
+        assert_eq!(big.to_user_arg(), 224 | (259 << 8) | (1171 << 20));
         assert_eq!(DevNum::from_kdev(big.to_kdev()), big);
         assert_eq!(DevNum::from_user_arg(0), Err(Errno::Inval));
         assert_eq!(DevNum::from_user_arg(usize::MAX), Err(Errno::Inval));

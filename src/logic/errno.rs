@@ -9,18 +9,8 @@ pub(crate) enum Errno {
     Inval,
     /// EBUSY: in use, or the change would lose the last copy.
     Busy,
-    /// ENODEV: the array is not set up, or no such member.
-    NoDev,
     /// ENXIO: no such device.
     NxIo,
-    /// ENOSPC: the member is smaller than the array.
-    NoSpc,
     /// ENOTTY: not an fr1 ioctl.
     NoTty,
-    /// EACCES: needs CAP_SYS_ADMIN.
-    Access,
-    /// EOPNOTSUPP: valid but not supported (yet).
-    OpNotSupp,
-    /// EEXIST: already there.
-    Exist,
 }

@@ -17,6 +17,7 @@ impl<'a> FmtBuf<'a> {
     }
 
     /// What was written.
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
     }

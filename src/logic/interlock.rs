@@ -27,8 +27,11 @@
 //! write wait, never lets an overlapping one through.
 //!
 //! Writes have priority in md by making the resync wait while writers wait;
-//! fr1 gets the same effect by holding one region at a time per copy and
-//! releasing it between runs.
+//! fr1 bounds what a resync holds instead: each of its copies in flight
+//! (`COPY_LANES`, 4, in `array/resync.rs`) holds one region, released as
+//! soon as the copy is retired; only a dirty run longer than a region (a
+//! bitmap block over 1 MiB) keeps its regions, up to 64, until the whole
+//! run is clean.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -100,6 +103,7 @@ impl Interlock {
     }
 
     /// Nothing in flight and nothing held (tests, teardown checks).
+    #[cfg(test)]
     pub(crate) fn is_idle(&self) -> bool {
         self.pending
             .iter()
@@ -155,15 +159,12 @@ mod tests {
         // "owner" per bucket catches any overlap.
         let il = Arc::new(Interlock::default());
         let owner: Arc<[AtomicU32; 3]> = Arc::new([const { AtomicU32::new(0) }; 3]);
-        let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         for t in 0..6u64 {
-            let (il, owner, stop) = (il.clone(), owner.clone(), stop.clone());
+            let (il, owner) = (il.clone(), owner.clone());
             handles.push(thread::spawn(move || {
                 let mut x = t + 1;
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) && n < 20_000 {
-                    n += 1;
+                for _ in 0..20_000 {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
@@ -200,7 +201,6 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        stop.store(true, Ordering::Relaxed);
         assert!(il.is_idle());
     }
 }

@@ -36,16 +36,6 @@ impl SyncAction {
             SyncAction::Check => "check",
         }
     }
-
-    /// The word in `md/sync_action`.
-    pub(crate) fn sysfs_word(self) -> &'static str {
-        match self {
-            SyncAction::Resync => "resync",
-            SyncAction::Recovery => "recover",
-            SyncAction::Check => "check",
-            SyncAction::Repair => "repair",
-        }
-    }
 }
 
 /// A running sync, in 512-byte sectors.
@@ -349,7 +339,6 @@ mod tests {
         s.clear();
         write_progress(&mut s, &progress(SyncAction::Check, 1 << 20, 1 << 21)).unwrap();
         assert!(s.contains(" check = 49.9% (524288/1048576)"), "{s}");
-        assert_eq!(SyncAction::Recovery.sysfs_word(), "recover");
     }
 
     fn member(name: &str, desc_nr: u32) -> MemberStatus<'_> {

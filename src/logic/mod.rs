@@ -11,9 +11,6 @@
 //! floating point, no 128-bit division, no panics (checked arithmetic and
 //! `get()`), no locks or atomics. Callers own storage and synchronisation.
 
-// Items used only by later code paths or by tests must not warn in the kernel build.
-#![cfg_attr(fr1_kernel, allow(dead_code))]
-
 pub(crate) mod abi;
 pub(crate) mod balance;
 pub(crate) mod bitmap;

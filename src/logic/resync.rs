@@ -3,7 +3,7 @@
 //! Resync bookkeeping: the bounded dmesg range log of the fr1 README, the
 //! blocks sampled to check a re-added member's identity, and the throttle.
 
-use core::fmt::{self, Write};
+use core::fmt;
 
 /// Range lines logged per resync before the rest is only counted.
 pub(crate) const MAX_RANGE_LINES: u32 = 20;
@@ -156,19 +156,21 @@ pub(crate) fn kib_per_s(sectors: u64, us: u64) -> u64 {
     sectors.saturating_mul(500_000) / us.max(1)
 }
 
-/// A `fmt::Write` that forwards to a closure taking `&str` pieces.
-pub(crate) struct FnWriter<F: FnMut(&str)>(pub(crate) F);
-
-impl<F: FnMut(&str)> Write for FnWriter<F> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        (self.0)(s);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use core::fmt::Write;
+
+    /// A `fmt::Write` that forwards to a closure taking `&str` pieces.
+    struct FnWriter<F: FnMut(&str)>(F);
+
+    impl<F: FnMut(&str)> Write for FnWriter<F> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            (self.0)(s);
+            Ok(())
+        }
+    }
     use std::string::{String, ToString};
     use std::vec::Vec;
 

@@ -122,6 +122,7 @@ impl SyncState {
     }
 
     /// Whether `ticket` is still the announced sync.
+    #[cfg(test)]
     pub(crate) fn is_current(&self, ticket: Ticket) -> bool {
         self.word.load(Ordering::SeqCst) == ticket.0
     }

@@ -349,6 +349,19 @@ impl PageBuf {
         Ok(PageBuf { pages })
     }
 
+    /// `bytes` (rounded up to pages) of zeroes; may sleep.
+    pub(crate) fn zeroed(bytes: usize) -> Result<PageBuf> {
+        let n = bytes.div_ceil(PAGE);
+        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            pages.push(
+                kernel::page::Page::alloc_page(GFP_KERNEL | kernel::alloc::flags::__GFP_ZERO)?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(PageBuf { pages })
+    }
+
     /// Capacity in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         (self.pages.len() * PAGE / 512) as u64

@@ -3,8 +3,14 @@
 //! fr1's block devices: the major (with md's on-demand probe), bio-based
 //! gendisks, their operations table and queue limits.
 //!
+//! As `kernel::block::mq` does for request queues: the driver implements
+//! [`DiskOps`] (and [`Probe`] for its major) in safe Rust; this file holds
+//! the `unsafe extern "C"` trampolines, built per implementor into a `const`
+//! table, so the driver never sees a raw pointer.
+//!
 //! C header: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
 
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -18,7 +24,29 @@ use kernel::{
 use super::bio::Bio;
 use super::ffi;
 use super::member::Member;
-use crate::array::Array;
+
+/// What a major does when a node without a disk is opened (md's
+/// `md_probe`: the array is created on open).
+pub(crate) trait Probe {
+    /// Called by the block layer (under `major_names_lock`, process
+    /// context) for `minor` of the major.
+    fn probe(minor: u32);
+}
+
+/// The block layer's callbacks of a bio-based disk whose data is `Self`.
+pub(crate) trait DiskOps: Send + Sync + Sized + 'static {
+    /// The operations table of this type's disks (one `static`, made by
+    /// [`DiskVtable::new`]): it also tells this type's disks from others.
+    fn vtable() -> &'static DiskVtable<Self>;
+    /// A bio for the disk (any context that may submit I/O).
+    fn submit_bio(&self, bio: Bio);
+    /// An open of the disk (under the disk's `open_mutex`).
+    fn open(&self) -> Result;
+    /// The matching release.
+    fn release(&self);
+    /// An ioctl on an open block device of the disk.
+    fn ioctl(this: &Arc<Self>, cmd: u32, arg: usize) -> Result<i32>;
+}
 
 /// A registered block major.
 ///
@@ -31,13 +59,15 @@ pub(crate) struct BlkMajor {
 }
 
 impl BlkMajor {
-    /// Registers `major` (0: a dynamic one) with a probe called when a node
-    /// of a not yet existing minor is opened (how md creates arrays on open).
-    pub(crate) fn register(major: u32, name: &'static CStr) -> Result<BlkMajor> {
-        // SAFETY: `name` is a static C string; `probe` is a valid callback
-        // that stays valid until `unregister_blkdev` (module code is pinned
-        // while the major exists, since it is unregistered in drop).
-        let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), Some(probe)) };
+    /// Registers `major` (0: a dynamic one) with `P`'s probe, called when a
+    /// node of a not yet existing minor is opened (how md creates arrays on
+    /// open).
+    pub(crate) fn register<P: Probe>(major: u32, name: &'static CStr) -> Result<BlkMajor> {
+        // SAFETY: `name` is a static C string; `probe::<P>` is a valid
+        // callback that stays valid until `unregister_blkdev` (module code is
+        // pinned while the major exists, since it is unregistered in drop).
+        let ret =
+            unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), Some(probe::<P>)) };
         to_result(ret)?;
         let major = if major == 0 { ret as u32 } else { major };
         Ok(BlkMajor { major, name })
@@ -62,17 +92,18 @@ impl Drop for BlkMajor {
 /// # Safety
 ///
 /// Called by the block layer under `major_names_lock` for a `dev_t` of our major.
-unsafe extern "C" fn probe(devt: bindings::dev_t) {
-    crate::registry::probe(devt & 0xfffff);
+unsafe extern "C" fn probe<P: Probe>(devt: bindings::dev_t) {
+    P::probe(devt & 0xfffff);
 }
 
 /// An array's gendisk.
 ///
 /// # Invariants
 ///
-/// `disk` was allocated by `__blk_alloc_disk` with [`FOPS`] and its
-/// `private_data` holds an `Arc<Array>` (released by `free_disk`). fr1 holds
-/// one reference to the disk until `put` (or drop).
+/// `disk` was allocated by `__blk_alloc_disk` with the operations of some
+/// `T: DiskOps` (`T::vtable()`) and its `private_data` holds an `Arc<T>`
+/// (released by `free_disk::<T>`). fr1 holds one reference to the disk until
+/// drop.
 pub(crate) struct Disk {
     disk: NonNull<bindings::gendisk>,
     added: bool,
@@ -84,8 +115,13 @@ unsafe impl Send for Disk {}
 unsafe impl Sync for Disk {}
 
 impl Disk {
-    /// Allocates the bio-based gendisk `name` (major:minor) of `array`.
-    pub(crate) fn new(major: u32, minor: u32, name: &CStr, array: Arc<Array>) -> Result<Disk> {
+    /// Allocates the bio-based gendisk `name` (major:minor) serving `data`.
+    pub(crate) fn new<T: DiskOps>(
+        major: u32,
+        minor: u32,
+        name: &CStr,
+        data: Arc<T>,
+    ) -> Result<Disk> {
         // SAFETY: An all-zero queue_limits is the documented "use defaults".
         let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
         lim.features = ffi::FR1_BLK_FEAT_IO_STAT;
@@ -98,7 +134,7 @@ impl Disk {
             )
         })?;
         let disk = NonNull::new(disk).ok_or(ENOMEM)?;
-        let data = array.into_foreign();
+        let data = data.into_foreign();
         // SAFETY: `disk` is a freshly allocated gendisk not yet visible to
         // anyone else; `name` fits (checked by the caller, at most 31 bytes).
         unsafe {
@@ -106,7 +142,7 @@ impl Disk {
             (*d).major = major as i32;
             (*d).first_minor = minor as i32;
             (*d).minors = 1;
-            (*d).fops = &FOPS.0;
+            (*d).fops = &T::vtable().fops;
             (*d).private_data = data.cast();
             let n = name.to_bytes_with_nul();
             let len = n.len().min((*d).disk_name.len());
@@ -115,8 +151,8 @@ impl Disk {
         Ok(Disk { disk, added: false })
     }
 
-    /// The raw gendisk.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::gendisk {
+    /// The raw gendisk (for `sys/`).
+    pub(super) fn as_ptr(&self) -> *mut bindings::gendisk {
         self.disk.as_ptr()
     }
 
@@ -183,18 +219,18 @@ impl Drop for Disk {
     }
 }
 
-/// The array behind a gendisk of ours.
+/// The `T` behind a gendisk of `T`'s.
 ///
 /// # Safety
 ///
-/// `disk` is a live gendisk allocated by [`Disk::new`] whose `free_disk` has
-/// not run.
-unsafe fn array_of<'a>(
+/// `disk` is a live gendisk allocated by [`Disk::new::<T>`] whose
+/// `free_disk` has not run.
+unsafe fn data_of<'a, T: DiskOps>(
     disk: *mut bindings::gendisk,
-) -> <Arc<Array> as ForeignOwnable>::Borrowed<'a> {
-    // SAFETY: By the safety requirements `private_data` holds an
-    // `Arc<Array>` from `into_foreign` that is released only by `free_disk`.
-    unsafe { <Arc<Array> as ForeignOwnable>::borrow((*disk).private_data.cast()) }
+) -> <Arc<T> as ForeignOwnable>::Borrowed<'a> {
+    // SAFETY: By the safety requirements `private_data` holds an `Arc<T>`
+    // from `into_foreign` that is released only by `free_disk::<T>`.
+    unsafe { <Arc<T> as ForeignOwnable>::borrow((*disk).private_data.cast()) }
 }
 
 /// The disk of a block device.
@@ -207,55 +243,71 @@ unsafe fn disk_of(bdev: *mut bindings::block_device) -> *mut bindings::gendisk {
     unsafe { ffi::fr1_bdev_disk(bdev) }
 }
 
-/// Whether `disk` is one of fr1's arrays, and which.
-pub(crate) fn fr1_array_of(disk: *mut bindings::gendisk) -> Option<Arc<Array>> {
-    // SAFETY: The caller passes the live disk of an open block device (a
-    // member candidate); only its `fops` pointer is compared.
-    if disk.is_null() || unsafe { (*disk).fops } != &raw const FOPS.0 {
+/// Whether `disk` is one of `T`'s disks, and its `T`.
+///
+/// # Safety
+///
+/// `disk` is null or the live disk of an open block device.
+pub(super) unsafe fn owner_of<T: DiskOps>(disk: *mut bindings::gendisk) -> Option<Arc<T>> {
+    // SAFETY: By the safety requirements; only its `fops` pointer is
+    // compared with `T`'s one table.
+    if disk.is_null() || unsafe { (*disk).fops } != &raw const T::vtable().fops {
         return None;
     }
-    // SAFETY: The disk is ours and live (its block device is open).
-    let a = unsafe { array_of(disk) };
+    // SAFETY: The disk is `T`'s and live (its block device is open).
+    let a = unsafe { data_of::<T>(disk) };
     Some(a.into())
+}
+
+impl Member {
+    /// The `T` whose disk this member is, if it is one of `T`'s disks (an
+    /// array stacked on another).
+    pub(crate) fn disk_owner<T: DiskOps>(&self) -> Option<Arc<T>> {
+        // SAFETY: The member's block device is open, so its disk is live.
+        unsafe { owner_of::<T>(disk_of(self.bdev())) }
+    }
 }
 
 /// # Safety
 ///
-/// Called by the block layer with a live bio of one of our disks.
-unsafe extern "C" fn submit_bio(bio: *mut bindings::bio) {
-    // SAFETY: The block layer hands fr1 a live bio of one of its disks.
+/// Called by the block layer with a live bio of one of `T`'s disks.
+unsafe extern "C" fn submit_bio<T: DiskOps>(bio: *mut bindings::bio) {
+    // SAFETY: The block layer hands over a live bio of one of our disks.
     let Some(bio) = (unsafe { Bio::from_raw(bio) }) else {
         return;
     };
     // SAFETY: The bio's device is an open partition of our live disk.
     let disk = unsafe { disk_of((*bio.as_ptr()).bi_bdev) };
-    // SAFETY: `disk` is ours and live while it has I/O.
-    let array = unsafe { array_of(disk) };
-    array.submit_bio(bio);
+    // SAFETY: `disk` is `T`'s and live while it has I/O.
+    let data = unsafe { data_of::<T>(disk) };
+    data.submit_bio(bio);
 }
 
 /// # Safety
 ///
-/// Called by the block layer on a live disk of ours.
-unsafe extern "C" fn open(disk: *mut bindings::gendisk, _mode: bindings::blk_mode_t) -> c_int {
+/// Called by the block layer on a live disk of `T`'s.
+unsafe extern "C" fn open<T: DiskOps>(
+    disk: *mut bindings::gendisk,
+    _mode: bindings::blk_mode_t,
+) -> c_int {
     // SAFETY: The block layer opens only live disks.
-    let array = unsafe { array_of(disk) };
-    from_result(|| array.open().map(|()| 0))
+    let data = unsafe { data_of::<T>(disk) };
+    from_result(|| data.open().map(|()| 0))
 }
 
 /// # Safety
 ///
-/// Called by the block layer on a live disk of ours.
-unsafe extern "C" fn release(disk: *mut bindings::gendisk) {
+/// Called by the block layer on a live disk of `T`'s.
+unsafe extern "C" fn release<T: DiskOps>(disk: *mut bindings::gendisk) {
     // SAFETY: The disk is live until its last close returns.
-    let array = unsafe { array_of(disk) };
-    array.release();
+    let data = unsafe { data_of::<T>(disk) };
+    data.release();
 }
 
 /// # Safety
 ///
-/// Called by the block layer with an open block device of ours.
-unsafe extern "C" fn ioctl(
+/// Called by the block layer with an open block device of `T`'s.
+unsafe extern "C" fn ioctl<T: DiskOps>(
     bdev: *mut bindings::block_device,
     _mode: bindings::blk_mode_t,
     cmd: c_uint,
@@ -263,47 +315,56 @@ unsafe extern "C" fn ioctl(
 ) -> c_int {
     // SAFETY: The block device is open by the caller.
     let disk = unsafe { disk_of(bdev) };
-    // SAFETY: Our disk, live while open.
-    let array = unsafe { array_of(disk) };
-    let array: Arc<Array> = array.into();
-    from_result(|| crate::array::ioctl::dispatch(&array, cmd, arg))
+    // SAFETY: `T`'s disk, live while open.
+    let data: Arc<T> = unsafe { data_of::<T>(disk) }.into();
+    from_result(|| T::ioctl(&data, cmd, arg))
 }
 
 /// # Safety
 ///
-/// Called by the block layer once, when the last reference to our disk goes.
-unsafe extern "C" fn free_disk(disk: *mut bindings::gendisk) {
+/// Called by the block layer once, when the last reference to a disk of
+/// `T`'s goes.
+unsafe extern "C" fn free_disk<T: DiskOps>(disk: *mut bindings::gendisk) {
     // SAFETY: Called once, when the last reference to the disk goes; the
-    // `Arc<Array>` stored by `Disk::new` is released here.
-    drop(unsafe { <Arc<Array> as ForeignOwnable>::from_foreign((*disk).private_data.cast()) });
+    // `Arc<T>` stored by `Disk::new` is released here.
+    drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*disk).private_data.cast()) });
 }
 
-/// `block_device_operations` that may live in a `static`.
-#[repr(transparent)]
-struct Fops(bindings::block_device_operations);
+/// The `block_device_operations` of `T`'s disks: the trampolines above.
+pub(crate) struct DiskVtable<T: DiskOps> {
+    fops: bindings::block_device_operations,
+    _data: PhantomData<T>,
+}
 
-// SAFETY: The table is immutable; its pointers are to static functions, the
-// module and nothing else.
-unsafe impl Sync for Fops {}
+// SAFETY: The table is immutable; its pointers are to static functions and
+// the module.
+unsafe impl<T: DiskOps> Sync for DiskVtable<T> {}
 
-/// The operations of every fr1 disk.
-static FOPS: Fops = Fops(bindings::block_device_operations {
-    submit_bio: Some(submit_bio),
-    poll_bio: None,
-    open: Some(open),
-    release: Some(release),
-    ioctl: Some(ioctl),
-    compat_ioctl: Some(ioctl),
-    check_events: None,
-    unlock_native_capacity: None,
-    getgeo: None,
-    set_read_only: None,
-    swap_slot_free_notify: None,
-    report_zones: None,
-    devnode: None,
-    alternative_gpt_sector: None,
-    get_unique_id: None,
-    owner: (&raw const bindings::__this_module).cast_mut(),
-    pr_ops: core::ptr::null(),
-    free_disk: Some(free_disk),
-});
+impl<T: DiskOps> DiskVtable<T> {
+    /// The table; keep it in a `static` returned by [`DiskOps::vtable`].
+    pub(crate) const fn new() -> Self {
+        DiskVtable {
+            fops: bindings::block_device_operations {
+                submit_bio: Some(submit_bio::<T>),
+                poll_bio: None,
+                open: Some(open::<T>),
+                release: Some(release::<T>),
+                ioctl: Some(ioctl::<T>),
+                compat_ioctl: Some(ioctl::<T>),
+                check_events: None,
+                unlock_native_capacity: None,
+                getgeo: None,
+                set_read_only: None,
+                swap_slot_free_notify: None,
+                report_zones: None,
+                devnode: None,
+                alternative_gpt_sector: None,
+                get_unique_id: None,
+                owner: (&raw const bindings::__this_module).cast_mut(),
+                pr_ops: core::ptr::null(),
+                free_disk: Some(free_disk::<T>),
+            },
+            _data: PhantomData,
+        }
+    }
+}

@@ -20,13 +20,13 @@ const NAME_LEN: usize = 32;
 ///
 /// `file` is a block device file opened by `bdev_file_open_by_dev` for
 /// reading and writing with an exclusive holder, and `bdev` is its block
-/// device; both stay valid until `drop` releases the file. If `linked`, the
-/// device is linked as a slave of `disk`.
+/// device; both stay valid until `drop` releases the file. If `holder_disk`
+/// is set, the device is linked as a slave of that disk, which outlives the
+/// member (an array drops its members before its disk).
 pub(crate) struct Member {
     file: NonNull<bindings::file>,
     bdev: NonNull<bindings::block_device>,
-    disk: *mut bindings::gendisk,
-    linked: bool,
+    holder_disk: Option<NonNull<bindings::gendisk>>,
     dev: DevNum,
     sectors: u64,
     name: [u8; NAME_LEN],
@@ -38,20 +38,18 @@ unsafe impl Send for Member {}
 unsafe impl Sync for Member {}
 
 impl Member {
-    /// Opens `dev` exclusively for the array whose holder token is `holder`.
-    /// Errors as the block layer reports them: ENXIO/ENODEV for no such
-    /// device, EBUSY when someone else holds it. [`Member::link`] then makes
-    /// it a slave of the array's `disk`.
-    pub(crate) fn open(
-        dev: DevNum,
-        holder: *mut c_void,
-        disk: *mut bindings::gendisk,
-    ) -> Result<Member> {
+    /// Opens `dev` exclusively for `holder` (its address is the holder
+    /// token: the array, which outlives its members). Errors as the block
+    /// layer reports them: ENXIO/ENODEV for no such device, EBUSY when
+    /// someone else holds it. [`Member::link`] then makes it a slave of the
+    /// array's disk.
+    pub(crate) fn open<H: Sync>(dev: DevNum, holder: &H) -> Result<Member> {
         let mode = ffi::FR1_BLK_OPEN_READ | ffi::FR1_BLK_OPEN_WRITE;
-        // SAFETY: `holder` is a unique, stable token of the array (its address);
-        // a NULL `hops` is allowed.
+        let token = core::ptr::from_ref(holder).cast_mut().cast::<c_void>();
+        // SAFETY: `token` is a unique, stable address while the holder lives;
+        // the block layer only compares it. A NULL `hops` is allowed.
         let file = from_err_ptr(unsafe {
-            bindings::bdev_file_open_by_dev(dev.to_kdev(), mode, holder, core::ptr::null())
+            bindings::bdev_file_open_by_dev(dev.to_kdev(), mode, token, core::ptr::null())
         })?;
         let file = NonNull::new(file).ok_or(ENXIO)?;
         // SAFETY: `file` is an open block device file.
@@ -64,8 +62,7 @@ impl Member {
         let mut m = Member {
             file,
             bdev,
-            disk,
-            linked: false,
+            holder_disk: None,
             dev,
             // SAFETY: `bdev` is open.
             sectors: unsafe { ffi::fr1_bdev_nr_sectors(bdev.as_ptr()) },
@@ -84,25 +81,24 @@ impl Member {
         Ok(m)
     }
 
-    /// Links the device under the array's disk (`slaves/`, `holders/`).
-    pub(crate) fn link(&mut self) -> Result {
-        // SAFETY: `bdev` is open and `disk` is the array's live gendisk.
+    /// Links the device under the array's `disk` (`slaves/`, `holders/`).
+    /// The disk must outlive the member.
+    pub(crate) fn link(&mut self, disk: &super::disk::Disk) -> Result {
+        if self.holder_disk.is_some() {
+            return Err(EBUSY);
+        }
+        let d = NonNull::new(disk.as_ptr()).ok_or(ENODEV)?;
+        // SAFETY: `bdev` is open and `d` is the array's live gendisk.
         kernel::error::to_result(unsafe {
-            bindings::bd_link_disk_holder(self.bdev.as_ptr(), self.disk)
+            bindings::bd_link_disk_holder(self.bdev.as_ptr(), d.as_ptr())
         })?;
-        self.linked = true;
+        self.holder_disk = Some(d);
         Ok(())
     }
 
-    /// The block device, for bios.
-    pub(crate) fn bdev(&self) -> *mut bindings::block_device {
+    /// The block device, for bios (for `sys/`).
+    pub(super) fn bdev(&self) -> *mut bindings::block_device {
         self.bdev.as_ptr()
-    }
-
-    /// The gendisk the device belongs to.
-    pub(crate) fn bd_disk(&self) -> *mut bindings::gendisk {
-        // SAFETY: `bdev` is open, so its disk is live.
-        unsafe { ffi::fr1_bdev_disk(self.bdev.as_ptr()) }
     }
 
     /// Device number.
@@ -124,10 +120,10 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        if self.linked {
-            // SAFETY: By the type invariants the link was made to `disk`,
-            // which outlives its members.
-            unsafe { bindings::bd_unlink_disk_holder(self.bdev.as_ptr(), self.disk) };
+        if let Some(d) = self.holder_disk {
+            // SAFETY: By the type invariants the link was made to `d`, which
+            // outlives its members.
+            unsafe { bindings::bd_unlink_disk_holder(self.bdev.as_ptr(), d.as_ptr()) };
         }
         // SAFETY: By the type invariants `file` is open; it is released once.
         unsafe { bindings::bdev_fput(self.file.as_ptr()) };

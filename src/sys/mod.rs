@@ -14,4 +14,5 @@ pub(crate) mod nodes;
 pub(crate) mod param;
 pub(crate) mod procfs;
 pub(crate) mod sysfs;
+pub(crate) mod time;
 pub(crate) mod uapi;

@@ -10,7 +10,7 @@ use core::fmt;
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*, sync::Arc};
 
-use crate::array::Array;
+use super::disk::{Disk, DiskOps};
 
 /// Size of a sysfs show buffer.
 const SHOW_BUF: usize = 4096;
@@ -42,12 +42,14 @@ pub(crate) struct AttrDef {
     pub(crate) mode: u16,
 }
 
-/// Handlers of a group: `show(index, array, dir, out)`,
-/// `store(index, array, dir, text)`; `dir` is the name of the attribute's
-/// directory (`md`, `bitmap` or `dev-<name>`).
-pub(crate) struct GroupOps {
-    pub(crate) show: fn(usize, &Array, &str, &mut ShowBuf) -> fmt::Result,
-    pub(crate) store: fn(usize, &Arc<Array>, &str, &str) -> Result,
+/// Handlers of a group of the directory of a `T`'s disk:
+/// `show(index, owner, dir, out)`, `store(index, owner, dir, text)`; `dir`
+/// is the name of the attribute's directory (`md`, `bitmap` or
+/// `dev-<name>`). Both run in process context with the attribute's active
+/// reference held (store: broken, see `do_store`).
+pub(crate) struct GroupOps<T> {
+    pub(crate) show: fn(usize, &T, &str, &mut ShowBuf) -> fmt::Result,
+    pub(crate) store: fn(usize, &Arc<T>, &str, &str) -> Result,
 }
 
 /// `kobj_attribute`s that may live in statics.
@@ -89,14 +91,14 @@ pub(crate) const fn kattr(
     KAttr(a)
 }
 
-/// The array owning an md/ (or md/bitmap/) kobject: its parent is the
-/// disk's device.
+/// The `T` owning an md/ (or md/bitmap/) kobject: its parent is the disk's
+/// device.
 ///
 /// # Safety
 ///
 /// `kobj` is a kobject made by [`MdDir::new`] (or its parent chain), alive
 /// for the call (sysfs holds an active reference while show/store run).
-pub(crate) unsafe fn array_of_kobj(kobj: *mut bindings::kobject) -> Option<Arc<Array>> {
+unsafe fn owner_of_kobj<T: DiskOps>(kobj: *mut bindings::kobject) -> Option<Arc<T>> {
     // SAFETY: By the safety requirements the parent is the device kobject
     // embedded in the disk's whole-disk block device (`bd_device.kobj`).
     unsafe {
@@ -107,7 +109,7 @@ pub(crate) unsafe fn array_of_kobj(kobj: *mut bindings::kobject) -> Option<Arc<A
         let dev: *mut bindings::device = kernel::container_of!(dev_kobj, bindings::device, kobj);
         let bdev: *mut bindings::block_device =
             kernel::container_of!(dev, bindings::block_device, bd_device);
-        crate::sys::disk::fr1_array_of((*bdev).bd_disk)
+        super::disk::owner_of::<T>((*bdev).bd_disk)
     }
 }
 
@@ -117,15 +119,15 @@ pub(crate) unsafe fn array_of_kobj(kobj: *mut bindings::kobject) -> Option<Arc<A
 /// # Safety
 ///
 /// `kobj` is an fr1 md/ or md/dev-* kobject, alive for the call.
-unsafe fn resolve<'a>(kobj: *mut bindings::kobject) -> Option<(Arc<Array>, &'a str)> {
+unsafe fn resolve<'a, T: DiskOps>(kobj: *mut bindings::kobject) -> Option<(Arc<T>, &'a str)> {
     // SAFETY: By the safety requirements.
     let name = unsafe { kobj_name(kobj) };
     if name.starts_with("dev-") {
         // SAFETY: A member directory's parent is the live md/ kobject.
-        Some((unsafe { array_of_kobj((*kobj).parent) }?, name))
+        Some((unsafe { owner_of_kobj::<T>((*kobj).parent) }?, name))
     } else {
         // SAFETY: By the safety requirements.
-        Some((unsafe { array_of_kobj(kobj) }?, name))
+        Some((unsafe { owner_of_kobj::<T>(kobj) }?, name))
     }
 }
 
@@ -135,17 +137,17 @@ unsafe fn resolve<'a>(kobj: *mut bindings::kobject) -> Option<(Arc<Array>, &'a s
 /// # Safety
 ///
 /// As for [`resolve`].
-unsafe fn lookup<'a>(
+unsafe fn lookup<'a, T: DiskOps>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::kobj_attribute,
     attrs: &[KAttr],
-) -> core::result::Result<(usize, Arc<Array>, &'a str), isize> {
+) -> core::result::Result<(usize, Arc<T>, &'a str), isize> {
     let idx = attrs
         .iter()
         .position(|a| core::ptr::eq(&a.0, attr))
         .ok_or(EINVAL.to_errno() as isize)?;
     // SAFETY: By the safety requirements.
-    let (array, dir) = unsafe { resolve(kobj) }.ok_or(ENODEV.to_errno() as isize)?;
+    let (array, dir) = unsafe { resolve::<T>(kobj) }.ok_or(ENODEV.to_errno() as isize)?;
     Ok((idx, array, dir))
 }
 
@@ -154,15 +156,15 @@ unsafe fn lookup<'a>(
 /// # Safety
 ///
 /// Called by sysfs for an attribute of `attrs`, with its PAGE_SIZE buffer.
-pub(crate) unsafe fn do_show(
+pub(crate) unsafe fn do_show<T: DiskOps>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::kobj_attribute,
     buf: *mut c_char,
     attrs: &[KAttr],
-    ops: &GroupOps,
+    ops: &GroupOps<T>,
 ) -> isize {
     // SAFETY: By the safety requirements.
-    let (idx, array, dir) = match unsafe { lookup(kobj, attr, attrs) } {
+    let (idx, array, dir) = match unsafe { lookup::<T>(kobj, attr, attrs) } {
         Ok(found) => found,
         Err(e) => return e,
     };
@@ -181,16 +183,16 @@ pub(crate) unsafe fn do_show(
 /// # Safety
 ///
 /// Called by sysfs for an attribute of `attrs` with `count` bytes at `buf`.
-pub(crate) unsafe fn do_store(
+pub(crate) unsafe fn do_store<T: DiskOps>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::kobj_attribute,
     buf: *const c_char,
     count: usize,
     attrs: &[KAttr],
-    ops: &GroupOps,
+    ops: &GroupOps<T>,
 ) -> isize {
     // SAFETY: By the safety requirements.
-    let (idx, array, dir) = match unsafe { lookup(kobj, attr, attrs) } {
+    let (idx, array, dir) = match unsafe { lookup::<T>(kobj, attr, attrs) } {
         Ok(found) => found,
         Err(e) => return e,
     };
@@ -235,14 +237,15 @@ unsafe impl Send for MdDir {}
 unsafe impl Sync for MdDir {}
 
 impl MdDir {
-    /// Creates `md/` under `disk`'s device with `groups`.
+    /// Creates `md/` under `disk`'s device with `groups` (which must
+    /// dispatch to the disk's owner type).
     pub(crate) fn new(
-        disk: *mut bindings::gendisk,
+        disk: &Disk,
         groups: &'static [&'static SyncPtr<bindings::attribute_group>],
     ) -> Result<MdDir> {
         // SAFETY: `disk` is live and added; its whole-disk device kobject
         // (`part0->bd_device.kobj`) is registered.
-        let parent = unsafe { &raw mut (*(*disk).part0).bd_device.kobj };
+        let parent = unsafe { &raw mut (*(*disk.as_ptr()).part0).bd_device.kobj };
         // SAFETY: `parent` is a live kobject; the name is static.
         let kobj =
             NonNull::new(unsafe { bindings::kobject_create_and_add(c"md".as_char_ptr(), parent) })
@@ -307,12 +310,41 @@ pub(crate) const fn group(
     g
 }
 
+/// Declares `enum $enum` of a directory's attributes and `$table`, their
+/// [`AttrDef`]s in the same order, writing each attribute's name once (as
+/// rnull's `configfs_attrs!` does): `Variant = c"name", MODE;`. Handlers
+/// match on `$enum::at(index)`.
+macro_rules! attr_table {
+    ($(#[$doc:meta])* $vis:vis $enum:ident, $table:ident { $($var:ident = $name:expr, $mode:expr;)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $enum {
+            $($var,)*
+        }
+
+        impl $enum {
+            const ALL: &'static [$enum] = &[$($enum::$var,)*];
+
+            /// The attribute at `idx` of the table.
+            $vis fn at(idx: usize) -> Option<$enum> {
+                Self::ALL.get(idx).copied()
+            }
+        }
+
+        /// The attributes of [`$enum`], in its order.
+        $vis const $table: [$crate::sys::sysfs::AttrDef; $enum::ALL.len()] =
+            [$($crate::sys::sysfs::AttrDef { name: $name, mode: $mode },)*];
+    };
+}
+pub(crate) use attr_table;
+
 /// Declares module `$module` holding `GROUP`, a static attribute group
 /// named `$name` (`None`: the directory itself) for the attributes `$defs`
-/// (an array of [`AttrDef`]) dispatched to `$ops` (a [`GroupOps`]). Paths
-/// are resolved from inside the new module (use `super::`).
+/// (an array of [`AttrDef`]) dispatched to `$ops` (a [`GroupOps`] of the
+/// disk owner type `$owner`). Paths are resolved from inside the new module
+/// (use `super::`).
 macro_rules! attribute_group {
-    ($module:ident, $name:expr, $defs:path, $ops:path) => {
+    ($module:ident, $name:expr, $defs:path, $ops:path, $owner:path) => {
         mod $module {
             use ::kernel::bindings;
             use ::kernel::ffi::c_char;
@@ -331,7 +363,7 @@ macro_rules! attribute_group {
                 buf: *mut c_char,
             ) -> isize {
                 // SAFETY: sysfs calls this for attributes of `ATTRS`.
-                unsafe { do_show(kobj, attr, buf, &ATTRS, &$ops) }
+                unsafe { do_show::<$owner>(kobj, attr, buf, &ATTRS, &$ops) }
             }
 
             /// # Safety
@@ -344,7 +376,7 @@ macro_rules! attribute_group {
                 count: usize,
             ) -> isize {
                 // SAFETY: sysfs calls this for attributes of `ATTRS`.
-                unsafe { do_store(kobj, attr, buf, count, &ATTRS, &$ops) }
+                unsafe { do_store::<$owner>(kobj, attr, buf, count, &ATTRS, &$ops) }
             }
 
             static ATTRS: [KAttr; N] = {

@@ -36,6 +36,11 @@ fails_with() { # fails_with "text" cmd...
 # The major:minor of a block device, as "MAJ MIN".
 devnum() { cat "/sys/class/block/${1#/dev/}/dev" | tr : ' '; }
 
+# md's ioctl argument for a device: the kernel's new_encode_dev(MAJ, MIN).
+encode_dev() { echo $(( ($2 & 0xff) | ($1 << 8) | (($2 & ~0xff) << 12) )); }
+# The same for a device node: encoded_dev /dev/vdb.
+encoded_dev() { encode_dev $(devnum "$1"); }
+
 # Runs `fr1ctl ioctl ...` and succeeds when it prints exactly $1 (ok or an
 # errno name). Usage: ioctl_is EBUSY /dev/md0 STOP_ARRAY
 ioctl_is() {

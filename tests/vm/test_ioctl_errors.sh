@@ -22,7 +22,6 @@ EOF2
 read vdc_maj vdc_min <<EOF2
 $(devnum vdc)
 EOF2
-enc() { echo $(( ($2 & 0xff) | ($1 << 8) | (($2 & ~0xff) << 12) )); }
 A="SET_ARRAY_INFO level=1 raid_disks=2 nr_disks=2 not_persistent=1 state=1"
 
 check "RAID_VERSION works on an empty array" ioctl_is ok /dev/md0 RAID_VERSION
@@ -64,17 +63,17 @@ check "RUN_ARRAY without an in-sync member: EINVAL" sh -c \
 	 fr1ctl ioctl /dev/md3 ADD_NEW_DISK number=0 major=$vdb_maj minor=$vdb_min raid_disk=0 state=0 >/dev/null &&
 	 [ \"\$(fr1ctl ioctl /dev/md3 RUN_ARRAY 2>/dev/null)\" = EINVAL ] && fr1ctl stop /dev/md3 >/dev/null"
 check "RUN_ARRAY ok (one of two mirrors)" ioctl_is ok /dev/md0 RUN_ARRAY
-check "fail the last in-sync member: EBUSY" ioctl_is EBUSY /dev/md0 SET_DISK_FAULTY $(enc $vda_maj $vda_min)
+check "fail the last in-sync member: EBUSY" ioctl_is EBUSY /dev/md0 SET_DISK_FAULTY $(encode_dev $vda_maj $vda_min)
 check "HOT_REMOVE an active member: EBUSY; a stranger: ENXIO" sh -c \
-	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_REMOVE_DISK $(enc $vda_maj $vda_min) 2>/dev/null)\" = EBUSY ] &&
-	 [ \"\$(fr1ctl ioctl /dev/md0 HOT_REMOVE_DISK $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = ENXIO ]"
+	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_REMOVE_DISK $(encode_dev $vda_maj $vda_min) 2>/dev/null)\" = EBUSY ] &&
+	 [ \"\$(fr1ctl ioctl /dev/md0 HOT_REMOVE_DISK $(encode_dev $vdb_maj $vdb_min) 2>/dev/null)\" = ENXIO ]"
 check "SET_DISK_FAULTY of a non-member: ENODEV; dev_t 0: EINVAL" sh -c \
-	"[ \"\$(fr1ctl ioctl /dev/md0 SET_DISK_FAULTY $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] &&
+	"[ \"\$(fr1ctl ioctl /dev/md0 SET_DISK_FAULTY $(encode_dev $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] &&
 	 [ \"\$(fr1ctl ioctl /dev/md0 SET_DISK_FAULTY 0 2>/dev/null)\" = EINVAL ]"
 check "HOT_ADD of an active member or a configured-only array: EBUSY, ENODEV" sh -c \
-	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_ADD_DISK $(enc $vda_maj $vda_min) 2>/dev/null)\" = EBUSY ] &&
+	"[ \"\$(fr1ctl ioctl /dev/md0 HOT_ADD_DISK $(encode_dev $vda_maj $vda_min) 2>/dev/null)\" = EBUSY ] &&
 	 fr1ctl ioctl /dev/md4 SET_ARRAY_INFO level=1 raid_disks=1 nr_disks=1 not_persistent=1 state=1 md_minor=4 >/dev/null &&
-	 [ \"\$(fr1ctl ioctl /dev/md4 HOT_ADD_DISK $(enc $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] && fr1ctl stop /dev/md4 >/dev/null"
+	 [ \"\$(fr1ctl ioctl /dev/md4 HOT_ADD_DISK $(encode_dev $vdb_maj $vdb_min) 2>/dev/null)\" = ENODEV ] && fr1ctl stop /dev/md4 >/dev/null"
 check "STOP_ARRAY_RO: EINVAL" ioctl_is EINVAL /dev/md0 STOP_ARRAY_RO
 # As user nobody (no capabilities): changes are refused, queries allowed.
 nobody() { /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1 | head -n1; }

@@ -9,12 +9,15 @@
 # touch the bitmap; the array stops advertising the operation, the range
 # ends up zero (the block layer's fallback) and the legs equal. Then
 # operations that end refused (fallocate -p, blkdiscard -s) and real discard
-# (which loop on tmpfs supports).
+# (which loop on tmpfs supports). Last, mixed legs: a virtio disk that does
+# write-zeroes and a loop-on-tmpfs leg that does not: fr1 writes zero pages
+# to the second itself, the command succeeds and the legs are equal.
+# fr1-disks: 1 64M
 # fr1-timeout: 300
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 12
 
 M=/sys/block/md0/md
 Q=/sys/block/md0/queue
@@ -79,4 +82,20 @@ discard_mirrored() {
 }
 check "discard: advertised, reaches both legs (range zero on each), no leg failed" discard_mirrored
 check "stop md0" fr1ctl stop /dev/md0
+
+mixed_legs_zeroout() {
+	/sbin/losetup -d "$A" "$B"
+	A=/dev/vda B=$(/sbin/losetup -f --show /mnt/t/b) || return 1
+	[ "$(cat /sys/block/vda/queue/write_zeroes_max_bytes)" != 0 ] || { echo "vda has no write-zeroes"; return 1; }
+	/bin/dd if=/dev/urandom of=/dev/vda bs=1M count=64 oflag=direct 2>/dev/null
+	/bin/dd if=/dev/vda of="$B" bs=1M count=64 oflag=direct 2>/dev/null
+	fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean "$A" "$B" >/dev/null || return 1
+	dmesg -c >/dev/null
+	[ "$(cat $Q/write_zeroes_max_bytes)" != 0 ] || { echo "array does not advertise write-zeroes"; return 1; }
+	/sbin/blkdiscard -f -z -o 8M -l 1M /dev/md0 || return 1
+	dmesg | grep -q "WRITE_ZEROES" || { echo "the loop leg never saw the write-zeroes"; return 1; }
+	legs_healthy && range_zero
+}
+check "mixed legs: write-zeroes done by one leg, zero pages for the other; succeeds, legs equal" mixed_legs_zeroout
+check "stop the mixed array" fr1ctl stop /dev/md0
 ktap_finished

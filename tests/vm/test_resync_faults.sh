@@ -49,7 +49,8 @@ check "target write error fails the target" sh -c \
 	'. /tests/lib.sh; i=0; until dmesg | grep -q "faulty (write error during resync)"; do i=$((i+1)); [ $i -gt 300 ] && exit 1; usleep 100000; done;
 	 grep -A1 "^md1 :" /proc/mdstat | grep -q "\[2/1\] \[U_\]"'
 check "the resync ends with errs, array stays degraded" sh -c \
-	'i=0; until dmesg | grep -q "resync terminates with [1-9][0-9]* errs on device 1 component 1"; do i=$((i+1)); [ $i -gt 300 ] && exit 1; usleep 100000; done'
+	'. /tests/lib.sh; i=0; until dmesg | grep -q "resync terminates with [1-9][0-9]* errs on device 1 component 1"; do i=$((i+1)); [ $i -gt 300 ] && exit 1; usleep 100000; done;
+	 file_is /sys/block/md1/md/degraded 1 && grep -A1 "^md1 :" /proc/mdstat | grep -q "\[2/1\] \[U_\]" && ! fr1ctl wait /dev/md1 10 >/dev/null 2>&1'
 fr1ctl stop /dev/md1 >/dev/null
 dmsetup remove bad1
 
