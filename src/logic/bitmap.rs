@@ -731,7 +731,7 @@ mod tests {
     impl NodeAlloc for &SyncAlloc {
         fn alloc(&self) -> Option<NonNull<Node>> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            if self.fail_every != 0 && n % self.fail_every == 0 {
+            if self.fail_every != 0 && n.is_multiple_of(self.fail_every) {
                 return None;
             }
             self.live.fetch_add(1, Ordering::SeqCst);

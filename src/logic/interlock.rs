@@ -115,7 +115,6 @@ impl Interlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::thread;
     use std::vec::Vec;
