@@ -271,14 +271,15 @@ impl Array {
         let _ = workqueue::system().enqueue::<Arc<Array>, ZERO_FILL_WORK>(self.arc());
     }
 
-    fn handle_zero_fills(&self) {
-        let mut list = self.zero_fill.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        while !list.is_null() {
-            // SAFETY: Contexts on the stack are live primary contexts of
-            // write-zeroes bios owned by it.
-            let next = unsafe { (*list).next };
-            self.zero_fill_one(list);
-            list = next;
+    /// Takes the whole stack `list` and hands each context to `f`.
+    fn drain_ctxs(&self, list: &AtomicPtr<IoCtx>, f: impl Fn(&Self, *mut IoCtx)) {
+        let mut ctx = list.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        while !ctx.is_null() {
+            // SAFETY: Contexts on the stack are live and owned by it (failed
+            // reads, or write-zeroes primaries) until handed to `f`.
+            let next = unsafe { (*ctx).next };
+            f(self, ctx);
+            ctx = next;
         }
     }
 
@@ -338,16 +339,6 @@ impl Array {
         }
         self.end_write(bucket);
         self.end_master();
-    }
-
-    fn handle_retries(&self) {
-        let mut list = self.retry.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        while !list.is_null() {
-            // SAFETY: Contexts on the stack are live failed reads owned by it.
-            let next = unsafe { (*list).next };
-            self.fix_read(list);
-            list = next;
-        }
     }
 
     /// Serves a failed read from another mirror and rewrites the good data
@@ -564,7 +555,7 @@ impl WorkItem<RETRY_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.handle_retries();
+        this.drain_ctxs(&this.retry, Array::fix_read);
     }
 }
 
@@ -572,7 +563,7 @@ impl WorkItem<ZERO_FILL_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.handle_zero_fills();
+        this.drain_ctxs(&this.zero_fill, Array::zero_fill_one);
     }
 }
 

@@ -3,23 +3,25 @@
 //! An fr1 array: its members, its lifecycle (md's build arrays: configure,
 //! add members, run, fail/remove, stop) and its status.
 //!
-//! Locking (see Documentation/fr1/design.rst, "Locking of the data path"):
+//! Files, one concern each: `slot` (slots and slot references), `io` (the
+//! data path, the write freeze, the interlock waits), `progress` (the
+//! announced sync and the sync thread's body), `resync` (the recovery
+//! pipeline), `readd` (hot-add, identity sample), `check` (check, repair,
+//! initial resync), `status` (/proc/mdstat), `sysfs` (md/), `ioctl` (md's
+//! ABI). Each mechanism's protocol comment is at its definition; the order
+//! in which their locks nest is in Documentation/fr1/design.rst.
 //!
-//! - `config` (a mutex) serialises every state change made by ioctls.
-//! - The I/O path takes no lock unless it must wait (a write while writes are
-//!   frozen or its region is being resynced). It reads the slot state word (`slots`) with
-//!   one atomic load; a member's device is reached through its slot's
-//!   `member` pointer, guarded by the slot's `inflight` count: the I/O path
-//!   increments it and then re-checks the slot state, a remover clears the
-//!   slot state and then requires the count to be zero (both sequentially
-//!   consistent), so a member is never freed under a bio.
-//! - Completions mark members faulty with a compare-and-swap on the state
-//!   word, which is how "never fail the last in-sync member" holds without a
-//!   lock in interrupt context.
+//! `config` (a mutex) serialises every state change made by the control
+//! path (ioctls, sysfs stores).
 
+mod check;
 pub(crate) mod io;
 pub(crate) mod ioctl;
-pub(crate) mod resync;
+pub(crate) mod progress;
+mod readd;
+mod resync;
+mod slot;
+mod status;
 pub(crate) mod sysfs;
 
 use core::fmt::Write as _;
@@ -36,8 +38,7 @@ use kernel::{
 use crate::logic::abi::{self, DevNum, Geometry, MAX_MIRRORS};
 use crate::logic::errno::Errno;
 use crate::logic::interlock::Interlock;
-use crate::logic::mdstat::{self, ArrayStatus, MemberStatus, RunState, SyncStatus};
-use crate::logic::slots::{FailError, Slots};
+use crate::logic::slots::FailError;
 use crate::registry::Identity;
 use crate::sys::bio::BioSet;
 use crate::sys::disk::{Disk, DiskOps, DiskVtable};
@@ -46,49 +47,11 @@ use crate::sys::member::Member;
 use crate::sys::nodes::Bitmap;
 use crate::sys::sysfs::{MdDir, MemberDir};
 use io::IoCtx;
+use progress::Mode;
+use slot::{Slot, SlotRef};
 
 /// Longest array name (`md255`, `fr255`) plus NUL.
 const NAME_LEN: usize = 8;
-
-/// One mirror slot.
-///
-/// # Invariants
-///
-/// `member` is null or comes from `KBox::into_raw` and is owned by the slot.
-/// It is non-null whenever the slot's PRESENT bit is set in the array's
-/// state word; it is taken out only by `Array::detach_slot`, after PRESENT
-/// was cleared and `inflight` seen at zero.
-struct Slot {
-    member: AtomicPtr<Member>,
-    /// Bios in flight on the member (md's `nr_pending`).
-    inflight: AtomicU32,
-    /// Sector after the last read sent here, for sequential detection.
-    next_seq: AtomicU64,
-    /// The member's descriptor number (`mdu_disk_info_t.number`).
-    desc_nr: AtomicU32,
-    /// Read errors corrected by rewriting (md's `dev-*/errors`).
-    corrected: AtomicU32,
-    /// The device that last held the slot (kernel `dev_t`, 0: none): a
-    /// re-add of it may resync incrementally.
-    saved_dev: AtomicU32,
-    /// The slot's bitmap records missed writes (it held a member since the
-    /// array started).
-    tracking: AtomicBool,
-}
-
-impl Slot {
-    const fn new() -> Self {
-        Slot {
-            member: AtomicPtr::new(core::ptr::null_mut()),
-            inflight: AtomicU32::new(0),
-            next_seq: AtomicU64::new(0),
-            desc_nr: AtomicU32::new(0),
-            corrected: AtomicU32::new(0),
-            saved_dev: AtomicU32::new(0),
-            tracking: AtomicBool::new(false),
-        }
-    }
-}
 
 /// Lifecycle of an array, as md's build arrays go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +74,7 @@ struct Config {
     /// Size of the array in sectors (while running).
     sectors: u64,
     /// The resync thread, while one exists.
-    resync: Option<KThread<resync::SyncJob>>,
+    resync: Option<KThread<progress::SyncJob>>,
     /// md/ in sysfs.
     md_dir: Option<MdDir>,
     /// md/dev-<name>/ of each slot's member.
@@ -175,7 +138,7 @@ pub(crate) struct Array {
     #[pin]
     interlock_cv: CondVar,
     /// Progress of the running resync.
-    pub(crate) sync: resync::Progress,
+    pub(crate) sync: progress::Progress,
     /// Size in sectors while running (for sysfs, without `config`).
     sectors: AtomicU64,
     /// `chunk_size` as configured (for sysfs).
@@ -233,7 +196,7 @@ impl Array {
                 interlock: Interlock::default(),
                 interlock_lock <- new_spinlock_irq!(()),
                 interlock_cv <- new_condvar!(),
-                sync: resync::Progress::default(),
+                sync: progress::Progress::default(),
                 sectors: AtomicU64::new(0),
                 chunk_size: AtomicI32::new(0),
             }? Error),
@@ -260,102 +223,6 @@ impl Array {
     pub(crate) fn name_str(&self) -> &str {
         let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
         core::str::from_utf8(&self.name[..len]).unwrap_or("fr?")
-    }
-
-    fn state(&self) -> Slots {
-        Slots::from_bits(self.slots.load(Ordering::SeqCst))
-    }
-
-    /// Applies a state transition atomically; returns the new state.
-    fn update_state<E>(
-        &self,
-        f: impl Fn(Slots) -> core::result::Result<Slots, E>,
-    ) -> core::result::Result<Slots, E> {
-        let mut cur = self.slots.load(Ordering::SeqCst);
-        loop {
-            let next = f(Slots::from_bits(cur))?;
-            match self
-                .slots
-                .compare_exchange(cur, next.bits(), Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => return Ok(next),
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
-    /// The member in `slot`, for one bio, if the slot may take I/O of this
-    /// kind now. Pair every `Some` with [`Array::slot_put`].
-    fn slot_get(&self, slot: u32, for_write: bool) -> Option<&Member> {
-        self.slot_get_if(slot, |st| {
-            if for_write {
-                st.writable(slot)
-            } else {
-                st.readable(slot)
-            }
-        })
-    }
-
-    /// The member in `slot` whatever its state (for inspection by other
-    /// arrays without taking their `config`). Pair with [`Array::slot_put`].
-    fn slot_get_present(&self, slot: u32) -> Option<&Member> {
-        self.slot_get_if(slot, |st| st.present(slot))
-    }
-
-    fn slot_get_if(&self, slot: u32, usable: impl Fn(Slots) -> bool) -> Option<&Member> {
-        let s = self.slot.get(slot as usize)?;
-        s.inflight.fetch_add(1, Ordering::SeqCst);
-        let ok = usable(self.state());
-        let p = s.member.load(Ordering::Acquire);
-        if !ok || p.is_null() {
-            self.slot_put(slot);
-            return None;
-        }
-        // SAFETY: By the `Slot` invariants the member stays allocated while
-        // PRESENT is set or `inflight` is non-zero, and our increment came
-        // before the state check that saw PRESENT.
-        Some(unsafe { &*p })
-    }
-
-    /// [`Array::slot_get`] as a guard that puts the slot when dropped.
-    pub(super) fn slot_ref(&self, slot: u32, for_write: bool) -> Option<SlotRef<'_>> {
-        let member = self.slot_get(slot, for_write)?;
-        Some(SlotRef {
-            array: self,
-            slot,
-            member,
-        })
-    }
-
-    fn slot_put(&self, slot: u32) {
-        if let Some(s) = self.slot.get(slot as usize) {
-            s.inflight.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// The member in `slot` for the control path (under `config`).
-    fn member_locked<'a>(&'a self, _cfg: &'a Config, slot: u32) -> Option<&'a Member> {
-        let p = self.slot.get(slot as usize)?.member.load(Ordering::Acquire);
-        // SAFETY: Members are only detached under `config`, which the caller
-        // holds for the lifetime of the returned reference.
-        (!p.is_null()).then(|| unsafe { &*p })
-    }
-
-    fn slot_of_dev(&self, cfg: &Config, dev: DevNum) -> Option<u32> {
-        (0..MAX_MIRRORS).find(|&i| self.member_locked(cfg, i).is_some_and(|m| m.dev() == dev))
-    }
-
-    /// A copy of the name of the member in `slot` (for logs that may outlive
-    /// the member).
-    fn slot_name(&self, slot: u32) -> NameBuf {
-        let mut n = NameBuf::default();
-        if let Some(m) = self.slot_get_present(slot) {
-            let _ = n.0.write_str(m.name());
-            self.slot_put(slot);
-        } else {
-            let _ = write!(n.0, "slot {slot}");
-        }
-        n
     }
 
     /// md's `openers` accounting: fops open. Runs under the disk's
@@ -573,9 +440,9 @@ impl Array {
         // A recovery first (the sync thread then runs a pending initial
         // resync too, see `SyncJob`).
         if self.needs_recovery() {
-            self.start_sync(&mut cfg, resync::Mode::Recover)?;
+            self.start_sync(&mut cfg, Mode::Recover)?;
         } else if self.resync_pending.load(Ordering::SeqCst) {
-            self.start_sync(&mut cfg, resync::Mode::Resync)?;
+            self.start_sync(&mut cfg, Mode::Resync)?;
         }
         pr_info!(
             "{}: running with {} of {} mirrors, {} KiB{}\n",
@@ -667,7 +534,7 @@ impl Array {
                     && self.needs_recovery()
                     && self.sync.mode().is_none()
                 {
-                    let _ = self.start_sync(&mut cfg, resync::Mode::Recover);
+                    let _ = self.start_sync(&mut cfg, Mode::Recover);
                 }
                 return Err(e);
             }
@@ -796,86 +663,6 @@ impl Array {
         crate::registry::new_event();
     }
 
-    /// The array's entry in /proc/mdstat.
-    pub(crate) fn write_status(&self, w: &mut impl core::fmt::Write) {
-        let cfg = self.config.lock();
-        let Some(g) = cfg.geometry else {
-            return;
-        };
-        // The sync first: it ends only after the member is in sync, so a
-        // slot state read after it is never older than it.
-        let sync = self.sync.status();
-        let st = self.state();
-        let mut members: [Option<MemberStatus<'_>>; MAX_MIRRORS as usize] =
-            [None; MAX_MIRRORS as usize];
-        let mut n = 0;
-        let mut sum = 0u64;
-        // md lists the newest member first; fr1 lists slots from the last.
-        for i in (0..MAX_MIRRORS).rev() {
-            if let Some(m) = self.member_locked(&cfg, i) {
-                members[n] = Some(MemberStatus {
-                    name: m.name(),
-                    desc_nr: self.slot[i as usize].desc_nr.load(Ordering::Relaxed),
-                    write_mostly: st.write_mostly(i),
-                    faulty: st.faulty(i),
-                    spare: false,
-                });
-                if !st.faulty(i) {
-                    sum += m.sectors();
-                }
-                n += 1;
-            }
-        }
-        let mut list: [MemberStatus<'_>; MAX_MIRRORS as usize] = [MemberStatus {
-            name: "",
-            desc_nr: 0,
-            write_mostly: false,
-            faulty: false,
-            spare: false,
-        }; MAX_MIRRORS as usize];
-        for (dst, src) in list.iter_mut().zip(members.iter().flatten()) {
-            *dst = *src;
-        }
-        let mut in_sync = [false; MAX_MIRRORS as usize];
-        for (i, u) in in_sync.iter_mut().enumerate().take(g.raid_disks as usize) {
-            *u = st.readable(i as u32);
-        }
-        let running = cfg.phase == Phase::Running;
-        let status = ArrayStatus {
-            name: self.name_str(),
-            state: if running {
-                RunState::Active
-            } else {
-                RunState::Inactive
-            },
-            read_only: false,
-            members: &list[..n],
-            blocks_kib: if running { cfg.sectors / 2 } else { sum / 2 },
-            slots_in_sync: &in_sync[..g.raid_disks as usize],
-            sync: match sync {
-                Some(s) if running => s,
-                _ if running && self.resync_pending.load(Ordering::Relaxed) => SyncStatus::Pending,
-                _ => SyncStatus::Idle,
-            },
-            bitmap: running.then(|| self.bitmap_line()).flatten(),
-        };
-        let _ = mdstat::write_array(w, &status);
-    }
-
-    /// mdstat's `bitmap:` line: nodes held over all members' bitmaps, and
-    /// the leaf pages one fully populated bitmap would need.
-    fn bitmap_line(&self) -> Option<mdstat::BitmapLine> {
-        let maps = self.bitmaps.as_ref()?;
-        // md's figures are 4 KiB pages: fr1's nodes are counted in them.
-        let used = maps.iter().map(|b| b.bytes_held()).sum::<u64>();
-        let blocks = maps.first().map_or(0, |b| b.blocks());
-        Some(mdstat::BitmapLine {
-            used_pages: used.div_ceil(4096),
-            total_pages: blocks.div_ceil(4096 * 8),
-            chunk_bytes: 512 << self.block_shift.load(Ordering::Relaxed),
-        })
-    }
-
     /// Records, before the upper bio completes, that the slots in
     /// `missed` (a bit mask) did not get the write of `sectors` at `sector`:
     /// their dirty bitmaps mark the blocks.
@@ -918,17 +705,6 @@ impl DiskOps for Array {
     }
 }
 
-/// A short owned string (member names in logs).
-#[derive(Default)]
-pub(crate) struct NameBuf(crate::logic::fmtbuf::FixedStr<32>);
-
-impl NameBuf {
-    /// The name.
-    pub(crate) fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
 /// Maps fr1's logic errors to kernel errors.
 pub(crate) fn to_error(e: Errno) -> Error {
     match e {
@@ -936,32 +712,5 @@ pub(crate) fn to_error(e: Errno) -> Error {
         Errno::Busy => EBUSY,
         Errno::NxIo => ENXIO,
         Errno::NoTty => ENOTTY,
-    }
-}
-
-/// A counted reference to a slot's member: the member stays open (and its
-/// slot cannot be emptied) while this lives. From [`Array::slot_ref`].
-pub(super) struct SlotRef<'a> {
-    array: &'a Array,
-    slot: u32,
-    member: &'a Member,
-}
-
-impl SlotRef<'_> {
-    /// The slot this refers to.
-    pub(super) fn slot(&self) -> u32 {
-        self.slot
-    }
-}
-
-impl AsRef<Member> for SlotRef<'_> {
-    fn as_ref(&self) -> &Member {
-        self.member
-    }
-}
-
-impl Drop for SlotRef<'_> {
-    fn drop(&mut self) {
-        self.array.slot_put(self.slot);
     }
 }

@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
-use super::resync::Mode;
+use super::Mode;
 use super::{Array, Phase};
 use crate::logic::abi::MAX_MIRRORS;
 use crate::sys::sysfs::{attr_table, attribute_group, GroupOps, ShowBuf, SyncPtr};

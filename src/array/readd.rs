@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hot-adding and re-adding members: a device that left a slot is resynced
+//! incrementally from the slot's bitmap if a sample of its clean blocks
+//! matches an in-sync member; anything else is copied whole.
+
+use core::sync::atomic::Ordering;
+use kernel::{prelude::*, sync::Arc};
+
+use super::{Array, Mode, Phase};
+use crate::logic::abi::{DevNum, MAX_MIRRORS};
+use crate::logic::balance;
+use crate::logic::resync as plan;
+use crate::sys::bio::PageBuf;
+use crate::sys::member::Member;
+
+/// Blocks compared before a re-added device is trusted.
+const SAMPLES: usize = 64;
+
+impl Array {
+    /// HOT_ADD_DISK, and ADD_NEW_DISK on a running array: (re)attaches `dev`
+    /// as a recovering member and starts the resync. A device that left a
+    /// slot is resynced incrementally from that slot's bitmap if a sample of
+    /// its clean blocks matches an in-sync member; anything else is copied
+    /// whole.
+    pub(crate) fn hot_add(self: &Arc<Self>, dev: DevNum) -> Result {
+        if self.config.lock().phase != Phase::Running {
+            return Err(ENODEV);
+        }
+        // Open first: opening may probe block majors (see `add_new_disk`).
+        let member = Member::open(dev, &**self)?;
+        if self.would_loop(&member) {
+            return Err(EBUSY);
+        }
+        let mut cfg = self.config.lock();
+        if cfg.phase != Phase::Running {
+            return Err(ENODEV);
+        }
+        if member.sectors() < cfg.sectors {
+            return Err(ENOSPC);
+        }
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
+        let st = self.state();
+        // The device may still sit in its slot as a failed member (the fr1
+        // README: set faulty, then hot-add): replace that member.
+        let slot = match self.slot_of_dev(&cfg, dev) {
+            Some(s) if st.faulty(s) => {
+                drop(self.detach_slot(&mut cfg, s, true)?);
+                s
+            }
+            Some(_) => return Err(EBUSY),
+            None => {
+                let kdev = dev.to_kdev();
+                let free = |i: &u32| !st.present(*i);
+                (0..raid_disks)
+                    .filter(free)
+                    .find(|&i| self.slot[i as usize].saved_dev.load(Ordering::SeqCst) == kdev)
+                    .or_else(|| (0..raid_disks).find(free))
+                    .ok_or(EBUSY)?
+            }
+        };
+        let res = self.attach_recovering(&mut cfg, slot, member, dev);
+        if res.is_err() && !self.state().present(slot) {
+            // A failed member was taken out for this device, which did not
+            // make it in: its directory goes too.
+            cfg.member_dirs[slot as usize] = None;
+        }
+        res
+    }
+
+    /// The second half of [`Array::hot_add`]: `member` joins `slot` as a
+    /// recovering member and the resync starts.
+    fn attach_recovering(
+        self: &Arc<Self>,
+        cfg: &mut super::Config,
+        slot: u32,
+        member: Member,
+        dev: DevNum,
+    ) -> Result {
+        // The recovery is announced before the member joins: from the moment
+        // it is visible as recovering, nothing reports the array idle (see
+        // `logic::syncstate`). This voids a running sync's ticket, so every
+        // path from here restarts or stops the sync thread.
+        self.sync.begin(Mode::Recover);
+        // The old sync thread goes before the slot's bitmap is sampled or
+        // reset: it may be walking or freeing this very bitmap (a copy to
+        // this slot cut short by the member's failure, or its end-of-resync
+        // reset). `restart_resync` starts a new one.
+        if let Some(t) = cfg.resync.take() {
+            t.stop();
+        }
+        match self.attach_stopped(cfg, slot, member, dev) {
+            Ok(()) => self.restart_resync(cfg),
+            Err(e) => {
+                self.settle_sync(cfg);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Array::attach_recovering`] with the sync thread stopped.
+    fn attach_stopped(
+        self: &Arc<Self>,
+        cfg: &mut super::Config,
+        slot: u32,
+        mut member: Member,
+        dev: DevNum,
+    ) -> Result {
+        let st = self.state();
+        let maps = self.bitmaps.as_ref().ok_or(ENODEV)?;
+        let bm = maps.get(slot as usize).ok_or(EINVAL)?;
+        let s = &self.slot[slot as usize];
+        let same = s.saved_dev.load(Ordering::SeqCst) == dev.to_kdev()
+            && s.tracking.load(Ordering::SeqCst);
+        let full_reason = if !same {
+            Some("a new device for this slot")
+        } else if bm.all_coarse() {
+            Some("the bitmap holds no detail (coarse everywhere)")
+        } else {
+            match self.sample_matches(bm, &member) {
+                Ok(true) => None,
+                Ok(false) => {
+                    Some("sampled clean blocks differ from the in-sync copy: not the same data")
+                }
+                Err(_) => Some("the sample could not be read"),
+            }
+        };
+        member.link(cfg.disk.as_ref().ok_or(ENODEV)?)?;
+        // Limits first: once the member is published every bio must fit it.
+        {
+            let disk = cfg.disk.as_ref().ok_or(ENODEV)?;
+            let others = (0..MAX_MIRRORS).filter(|&i| st.writable(i) && i != slot);
+            let existing = others.filter_map(|i| self.member_locked(cfg, i));
+            disk.stack_limits(Iterator::chain(existing, core::iter::once(&member)))?;
+        }
+        let member = KBox::new(member, GFP_KERNEL)?;
+        // No write may be in flight while the slot changes: a write that
+        // missed the slot must have recorded it before the member joins.
+        let frozen = self.freeze();
+        if full_reason.is_some() {
+            // SAFETY: Nothing else uses the bitmap now: the data path is
+            // frozen (no write records into it), freezers exclude each other
+            // (no read repair records into it), the sync thread was stopped
+            // by `attach_recovering` (no walk, clear or reset), and the
+            // slot's other user (`sample_matches`) ran earlier in this
+            // thread.
+            unsafe { bm.set_all() };
+        }
+        s.desc_nr.store(slot, Ordering::Relaxed);
+        s.member.store(KBox::into_raw(member), Ordering::Release);
+        let attached = self.update_state(|st| st.attach(slot, false, false));
+        s.tracking.store(true, Ordering::SeqCst);
+        s.saved_dev.store(dev.to_kdev(), Ordering::SeqCst);
+        drop(frozen);
+        if let Err(e) = attached {
+            let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            // SAFETY: Stored just above and never published.
+            drop(unsafe { KBox::from_raw(p) });
+            return Err(super::to_error(e));
+        }
+        crate::registry::new_event();
+        self.add_member_dir(cfg, slot);
+        pr_info!(
+            "{}: hotadd component {}:{}[{}] to device {}\n",
+            self.name_str(),
+            dev.major,
+            dev.minor,
+            slot,
+            self.minor
+        );
+        match full_reason {
+            Some(why) => pr_info!(
+                "{}: full resync of slot {}: {}\n",
+                self.name_str(),
+                slot,
+                why
+            ),
+            None => pr_info!(
+                "{}: slot {} is the same device: incremental resync of {} dirty blocks\n",
+                self.name_str(),
+                slot,
+                bm.stats().bits
+            ),
+        }
+        Ok(())
+    }
+
+    /// Compares up to 64 clean blocks of `candidate` with an in-sync member.
+    fn sample_matches(&self, bm: &crate::sys::nodes::Bitmap, candidate: &Member) -> Result<bool> {
+        let shift = self.block_shift.load(Ordering::Relaxed);
+        let (blocks, n) = plan::sample_blocks::<SAMPLES>(bm.blocks(), |b| !bm.is_dirty(b));
+        let bytes = 4096usize.min(512 << shift);
+        let (a, b) = (PageBuf::new(bytes)?, PageBuf::new(bytes)?);
+        let sectors = (bytes / 512) as u64;
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
+        for &blk in blocks.iter().take(n) {
+            let sector = blk << shift;
+            let Some(src) = balance::choose(&self.mirrors()[..raid_disks], sector, 0, false) else {
+                return Err(EIO);
+            };
+            let src = src as u32;
+            let Some(m) = self.slot_get(src, false) else {
+                return Err(EIO);
+            };
+            let ok = self.bioset.sync_io(m, false, sector, sectors, &a);
+            self.slot_put(src);
+            if !ok || !self.bioset.sync_io(candidate, false, sector, sectors, &b) {
+                return Err(EIO);
+            }
+            // A write during the sample may have changed the block on the
+            // in-sync member; it then also marked the block dirty (before
+            // its data reached any member), which explains the difference.
+            if !a.same_as(&b, bytes) && !bm.is_dirty(blk) {
+                pr_info!(
+                    "{}: identity check: block {} differs on {}\n",
+                    self.name_str(),
+                    blk,
+                    candidate.name()
+                );
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
