@@ -15,7 +15,7 @@ use kernel::{
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
-use crate::logic::interlock::bucket_of;
+use crate::logic::interlock::{bucket_of, REGION_SECTORS};
 use crate::logic::slots::FailError;
 use crate::sys::bio::{Bio, BioSet, OpClass, OptionalOp, PageBuf, Status};
 
@@ -102,6 +102,20 @@ impl Array {
         let Some(bio) = bio.split_to_limits() else {
             self.end_master();
             return;
+        };
+        // The block layer splits reads, writes and write-zeroes at
+        // `chunk_sectors` (one interlock region), but discards only by their
+        // granularity: split those at the region boundary here, so that every
+        // bio lies in one region and its interlock bucket covers it.
+        let bio = match bio.optional_op() {
+            Some(_) => {
+                let sector = bio.sector();
+                let end = (sector / REGION_SECTORS + 1) * REGION_SECTORS;
+                match bio.split_front(end - sector, &self.splits) {
+                    Ok(front) | Err(front) => front,
+                }
+            }
+            None => bio,
         };
         match bio.op_class() {
             OpClass::Read => self.read(bio),

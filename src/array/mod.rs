@@ -105,6 +105,10 @@ pub(crate) struct Array {
     openers: AtomicU32,
     #[pin]
     pub(crate) bioset: BioSet<IoCtx>,
+    /// Splits of upper bios at region boundaries (its own pool, as md's
+    /// `bio_split` set: a split must never wait for a clone's reserve).
+    #[pin]
+    splits: BioSet<()>,
     /// Reads that failed and wait for the worker (a lock-free stack).
     retry: AtomicPtr<IoCtx>,
     #[pin]
@@ -181,6 +185,7 @@ impl Array {
                 drained <- Completion::new(),
                 openers: AtomicU32::new(0),
                 bioset <- BioSet::new(),
+                splits <- BioSet::new(),
                 retry: AtomicPtr::new(core::ptr::null_mut()),
                 retry_work <- new_work!("fr1::retry_work"),
                 zero_fill: AtomicPtr::new(core::ptr::null_mut()),

@@ -195,6 +195,45 @@ impl Bio {
         NonNull::new(unsafe { bindings::bio_split_to_limits(p) }).map(Bio)
     }
 
+    /// Splits off the first `sectors` sectors, which are returned; the rest
+    /// is chained to them and resubmitted to the bio's device (it comes back
+    /// through `submit_bio`), as `bio_submit_split` does. The split is
+    /// allocated from `set` (GFP_NOIO, mempool-backed: it may sleep, it does
+    /// not fail for a valid length). Process context, from `submit_bio`.
+    /// `Err` (the bio given back) if `sectors` is not inside the bio.
+    pub(crate) fn split_front<T>(
+        self,
+        sectors: u64,
+        set: &BioSet<T>,
+    ) -> core::result::Result<Bio, Bio> {
+        if sectors == 0 || sectors >= self.sectors() {
+            return Err(self);
+        }
+        let Ok(n) = c_int::try_from(sectors) else {
+            return Err(self);
+        };
+        let p = self.into_raw();
+        // SAFETY: `p` is a live bio fr1 owns and `n` lies strictly inside it;
+        // `set` is an initialised bio set.
+        let split = unsafe { bindings::bio_split(p, n, ffi::FR1_GFP_NOIO, set.inner.get()) };
+        match kernel::error::from_err_ptr(split)
+            .ok()
+            .and_then(NonNull::new)
+        {
+            Some(front) => {
+                // SAFETY: `front` is the new bio for the first `n` sectors
+                // and `p` now holds the rest: the rest completes only after
+                // the front (`bio_chain`) and goes back to the block layer.
+                unsafe {
+                    bindings::bio_chain(front.as_ptr(), p);
+                    bindings::submit_bio_noacct(p);
+                }
+                Ok(Bio(front))
+            }
+            None => Err(Bio(NonNull::new(p).expect("bio is non-null"))),
+        }
+    }
+
     /// Completes the bio with `status`.
     pub(crate) fn end(self, status: Status) {
         let p = self.into_raw();

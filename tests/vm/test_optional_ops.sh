@@ -17,7 +17,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 
 M=/sys/block/md0/md
 Q=/sys/block/md0/queue
@@ -81,6 +81,23 @@ discard_mirrored() {
 	legs_healthy && range_zero
 }
 check "discard: advertised, reaches both legs (range zero on each), no leg failed" discard_mirrored
+# Field 12 of a disk's stat: discards completed.
+discards() { awk '{print $12}' "/sys/block/${1#/dev/}/stat"; }
+discard_split_at_regions() {
+	local a0 b0 da db
+	fresh || return 1
+	/bin/dd if=/dev/urandom of=/dev/md0 bs=512K count=4 seek=14 oflag=direct 2>/dev/null
+	a0=$(discards "$A") b0=$(discards "$B")
+	# 7.5 MiB to 8.5 MiB: across the region boundary at 8 MiB.
+	/sbin/blkdiscard -f -o 7680K -l 1M /dev/md0 || return 1
+	da=$(($(discards "$A") - a0)) db=$(($(discards "$B") - b0))
+	echo "discards: $A +$da, $B +$db"
+	[ "$da" -ge 2 ] && [ "$db" -ge 2 ] || { echo "not split at the region boundary"; return 1; }
+	/bin/dd if=/dev/md0 bs=512K count=2 skip=15 iflag=direct 2>/dev/null | /usr/bin/cmp -s -n 1048576 - /dev/zero ||
+		{ echo "discarded range not zero"; return 1; }
+	legs_healthy
+}
+check "discard across a 1 MiB region boundary: split there (one bio per region), range zero, legs equal" discard_split_at_regions
 check "stop md0" fr1ctl stop /dev/md0
 
 mixed_legs_zeroout() {
