@@ -138,12 +138,11 @@ impl Array {
         // missed the slot must have recorded it before the member joins.
         let frozen = self.freeze();
         if full_reason.is_some() {
-            // SAFETY: Nothing else uses the bitmap now: the data path is
-            // frozen (no write records into it), freezers exclude each other
-            // (no read repair records into it), the sync thread was stopped
-            // by `attach_recovering` (no walk, clear or reset), and the
-            // slot's other user (`sample_matches`) ran earlier in this
-            // thread.
+            // Writes are frozen (nothing records into it), freezers exclude
+            // each other (no read repair does), `attach_recovering` stopped
+            // the sync thread (no walk, clear or reset), and `sample_matches`
+            // ran earlier in this thread.
+            // SAFETY: So nothing else uses the bitmap until this returns.
             unsafe { bm.set_all() };
         }
         s.desc_nr.store(slot, Ordering::Relaxed);

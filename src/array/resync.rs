@@ -299,10 +299,10 @@ impl Array {
             // (read repair) could record into it meanwhile.
             let frozen = self.freeze();
             if bm.is_clean() {
-                // SAFETY: Nothing else uses the bitmap: writes are frozen and
-                // freezers exclude each other (nothing records into it), and
-                // this thread is the only one that walks or clears it (a
-                // re-add stops this thread before it touches the bitmap).
+                // Only this thread walks or clears it; a re-add stops this
+                // thread before it touches the bitmap.
+                // SAFETY: Nothing else uses the bitmap: writes are frozen,
+                // freezers exclude each other, and no other walker exists.
                 unsafe { bm.reset() };
             }
             drop(frozen);

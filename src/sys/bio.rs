@@ -136,10 +136,10 @@ impl Bio {
         let Some(op) = self.optional_op() else {
             return;
         };
-        // SAFETY: By the type invariants the bio is live; it was submitted to
-        // `bi_bdev`, whose disk and queue outlive the bio's I/O. The limits
-        // are single words that the block layer reads without a lock; dm's
-        // completion stores to them the same way.
+        // The limits are single words the block layer reads without a lock;
+        // dm's completion stores to them the same way.
+        // SAFETY: By the type invariants the bio is live; its `bi_bdev`'s
+        // disk and queue outlive the bio's I/O.
         unsafe {
             let q = (*(*(*self.as_ptr()).bi_bdev).bd_disk).queue;
             let lim = &mut (*q).limits;

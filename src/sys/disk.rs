@@ -63,11 +63,10 @@ impl BlkMajor {
     /// node of a not yet existing minor is opened (how md creates arrays on
     /// open).
     pub(crate) fn register<P: Probe>(major: u32, name: &'static CStr) -> Result<BlkMajor> {
-        // SAFETY: `name` is a static C string; `probe::<P>` is a valid
-        // callback that stays valid until `unregister_blkdev` (module code is
-        // pinned while the major exists, since it is unregistered in drop).
-        let ret =
-            unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), Some(probe::<P>)) };
+        let probe = Some(probe::<P> as unsafe extern "C" fn(bindings::dev_t));
+        // SAFETY: `name` is a static C string; `probe` stays valid until
+        // `unregister_blkdev` (the module is pinned while the major exists).
+        let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), probe) };
         to_result(ret)?;
         let major = if major == 0 { ret as u32 } else { major };
         Ok(BlkMajor { major, name })
