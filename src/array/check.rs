@@ -25,8 +25,8 @@ impl Array {
         missed: (u64, u64),
     ) {
         if let Some(t) = self.slot_get(slot, true) {
-            let written = self.bioset.sync_io(t, true, sector, sectors, buf);
-            self.slot_put(slot);
+            let written = self.bioset.sync_io(&t, true, sector, sectors, buf);
+            drop(t);
             if !written {
                 self.fail_and_record(slot, why, missed.0, missed.1);
             }
@@ -78,14 +78,14 @@ impl Array {
                     // Nothing to compare: write the primary's data. On a
                     // write error nothing from here on reached the member:
                     // a re-add must copy all of that.
-                    self.slot_put(slot);
+                    drop(m);
                     let missed = (sector, sectors - sector);
                     self.write_copy(slot, sector, piece, &a, "write error during resync", missed);
                     continue;
                 }
                 let buf = if primary.is_none() { &a } else { &b };
-                let ok = self.bioset.sync_io(m, false, sector, piece, buf);
-                self.slot_put(slot);
+                let ok = self.bioset.sync_io(&m, false, sector, piece, buf);
+                drop(m);
                 if !ok {
                     pr_warn!(
                         "{}: {}: read error on slot {} at sector {}\n",

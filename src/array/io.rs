@@ -3,10 +3,8 @@
 //! The data path: every write cloned to every live member, every read
 //! served by one member, read errors retried on another member and repaired.
 
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use kernel::{
-    bindings,
     prelude::*,
     sync::{Arc, ArcBorrow},
     workqueue::{self, WorkItem},
@@ -17,76 +15,144 @@ use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
 use crate::logic::interlock::{bucket_of, REGION_SECTORS};
 use crate::logic::slots::FailError;
-use crate::sys::bio::{Bio, BioSet, OpClass, OptionalOp, PageBuf, Status};
+use crate::sys::bio::{
+    Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, PageBuf, Status,
+};
 
-/// The context in front of every clone (the bio set's front pad).
-///
-/// The first clone of a master bio is its *primary*: its context holds the
-/// master's state and the primary clone is kept (not put) until the master
-/// completes. Other clones point to it.
-///
-/// # Invariants
-///
-/// `array` points to a live array inside an `Arc` (arrays live until their
-/// I/O is drained); `primary` points to the primary context of the same
-/// master, which stays allocated until `remaining` drops to zero; `master`
-/// is the upper bio, owned by the primary context until then.
-#[repr(C)]
-pub(crate) struct IoCtx {
-    array: *const Array,
-    master: *mut bindings::bio,
-    primary: *mut IoCtx,
-    clone: *mut bindings::bio,
-    remaining: AtomicU32,
-    uptodate: AtomicBool,
-    /// Slots whose member answered `BLK_STS_NOTSUPP` to an optional
-    /// operation (primary context).
-    notsupp: AtomicU32,
-    slot: u32,
-    tried: u32,
+/// What the clones of one master bio share (in the first clone's front
+/// pad, see `sys::bio`'s protocol comment).
+pub(crate) struct IoState {
+    /// A write (else a read, served by one member).
+    write: bool,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
     bucket: u32,
-    next: *mut IoCtx,
+    /// Reads: the slots tried so far.
+    tried: u32,
+    /// Reads: the slot read from.
+    slot: u32,
+    /// Writes: an in-sync member has the data.
+    uptodate: AtomicBool,
+    /// Writes: slots whose member answered `BLK_STS_NOTSUPP` to an optional
+    /// operation.
+    notsupp: AtomicU32,
+    /// Reads: the clone's status.
+    status: AtomicU8,
 }
 
-/// `IoCtx::bucket` of bios that hold no interlock bucket (reads, flushes).
+impl IoState {
+    fn write(bucket: u32) -> Self {
+        IoState {
+            write: true,
+            bucket,
+            tried: 0,
+            slot: 0,
+            uptodate: AtomicBool::new(false),
+            notsupp: AtomicU32::new(0),
+            status: AtomicU8::new(Status::OK.0),
+        }
+    }
+
+    fn read(slot: u32) -> Self {
+        IoState {
+            write: false,
+            bucket: NO_BUCKET,
+            tried: 1 << slot,
+            slot,
+            uptodate: AtomicBool::new(false),
+            notsupp: AtomicU32::new(0),
+            status: AtomicU8::new(Status::OK.0),
+        }
+    }
+}
+
+/// The front pad of the array's clones.
+pub(crate) type IoPad = Pad<IoState>;
+
+/// `IoState::bucket` of bios that hold no interlock bucket (reads, flushes).
 const NO_BUCKET: u32 = u32::MAX;
 
-// Bios follow the front pad: it must keep them aligned.
-const _: () = assert!(core::mem::size_of::<IoCtx>() % core::mem::align_of::<bindings::bio>() == 0);
+// SAFETY: Arrays are only created inside an `Arc` (`Array::create`);
+// `bioset` is a pinned field of that type; an array is dropped only after
+// `stop` drained its I/O (every master ends after its last clone); and the
+// member slots whose references the data path sends are the array's own
+// `slot` fields.
+unsafe impl CloneOwner for Array {
+    type Shared = IoState;
 
-impl IoCtx {
-    /// Initialises the context in front of `clone`.
-    fn init(
-        ctx: NonNull<IoCtx>,
-        array: &Array,
-        master: *mut bindings::bio,
-        primary: *mut IoCtx,
-        clone: &Bio,
-        slot: u32,
-    ) {
-        let primary = if primary.is_null() {
-            ctx.as_ptr()
+    const BIOSET_OFFSET: usize = core::mem::offset_of!(Array, bioset);
+
+    fn clone_done(this: ArcBorrow<'_, Array>, group: &Group<IoState>, slot: u32, status: Status) {
+        let st = group.shared();
+        if !st.write {
+            st.status.store(status.0, Ordering::Release);
+            return;
+        }
+        let master = group.master();
+        if status.is_ok() {
+            if this.state().readable(slot) {
+                st.uptodate.store(true, Ordering::Release);
+            }
+        } else if status == Status::NOTSUPP && master.optional_op().is_some() {
+            // The member lacks the operation: it has not failed, and nothing
+            // it holds changed, so neither its state nor the bitmap is
+            // touched.
+            st.notsupp.fetch_or(1 << slot, Ordering::AcqRel);
         } else {
-            primary
+            match this.fail_slot(slot, "write error") {
+                Ok(()) | Err(FailError::AlreadyFaulty) => {
+                    this.record_missed_write(1 << slot, master.sector(), master.sectors())
+                }
+                // The last copy: keep it, the error goes up (unless another
+                // in-sync member wrote the data).
+                Err(FailError::LastInSync) | Err(FailError::Empty) => {}
+            }
+        }
+    }
+
+    fn group_done(this: ArcBorrow<'_, Array>, done: Finished<IoState>) {
+        let st = done.shared();
+        if !st.write {
+            let status = Status(st.status.load(Ordering::Acquire));
+            if status.is_ok() || done.master().is_readahead() {
+                done.end(status);
+                this.end_master();
+            } else {
+                this.retry.push(done);
+                // Already queued is fine: the worker takes the whole stack.
+                let _ = workqueue::system().enqueue::<Arc<Array>, RETRY_WORK>(this.into());
+            }
+            return;
+        }
+        // Members without the operation: the array stops advertising it
+        // (before the completion: the caller's fallback checks it). If an
+        // in-sync member zeroed the range, the others get zero pages from the
+        // worker and the bio succeeds; otherwise it ends NOTSUPP and the
+        // caller falls back (write-zeroes: zero pages every member takes) or
+        // gives up (discard, secure erase: nothing was promised).
+        let notsupp = st.notsupp.load(Ordering::Acquire) != 0;
+        let uptodate = st.uptodate.load(Ordering::Acquire);
+        if notsupp {
+            done.master().disable_op_on_queue();
+            if uptodate && done.master().optional_op() == Some(OptionalOp::WriteZeroes) {
+                // Stays in flight (interlock bucket and freeze count held)
+                // until the worker wrote the zeroes. Its own work item: the
+                // retry worker may be waiting (freeze) for this very write.
+                this.zero_fill.push(done);
+                let _ = workqueue::system().enqueue::<Arc<Array>, ZERO_FILL_WORK>(this.into());
+                return;
+            }
+        }
+        let status = if notsupp {
+            Status::NOTSUPP
+        } else if uptodate {
+            Status::OK
+        } else {
+            Status::IOERR
         };
-        // SAFETY: `ctx` is the uninitialised, exclusively owned front pad of
-        // a clone fr1 just allocated.
-        unsafe {
-            ctx.as_ptr().write(IoCtx {
-                array: core::ptr::from_ref(array),
-                master,
-                primary,
-                clone: clone.as_ptr(),
-                remaining: AtomicU32::new(1),
-                uptodate: AtomicBool::new(false),
-                notsupp: AtomicU32::new(0),
-                slot,
-                tried: 1 << slot,
-                bucket: NO_BUCKET,
-                next: core::ptr::null_mut(),
-            })
-        };
+        let bucket = st.bucket;
+        done.end(status);
+        this.end_write(bucket);
+        this.end_master();
     }
 }
 
@@ -136,53 +202,33 @@ impl Array {
 
     fn write(&self, master: Bio) {
         self.enter_write();
+        let (sector, sectors) = (master.sector(), master.sectors());
         // Bios never cross a region (chunk_sectors), so one bucket covers it.
-        let bucket = if master.sectors() > 0 {
-            let b = bucket_of(master.sector());
+        let bucket = if sectors > 0 {
+            let b = bucket_of(sector);
             self.interlock_enter_write(b);
             b as u32
         } else {
             NO_BUCKET
         };
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
-        let mut clones: [Option<Bio>; MAX_MIRRORS as usize] =
-            [const { None }; MAX_MIRRORS as usize];
-        let mut primary: *mut IoCtx = core::ptr::null_mut();
-        let mut n = 0;
+        let mut out = self.fan_out(master, IoState::write(bucket));
         let mut missed = 0u32;
         for slot in 0..raid_disks {
-            let Some(member) = self.slot_get(slot, true) else {
-                missed |= 1 << slot;
-                continue;
-            };
-            let (mut clone, ctx) = self.bioset.clone_for(&master, member);
-            IoCtx::init(ctx, self, master.as_ptr(), primary, &clone, slot);
-            if primary.is_null() {
-                primary = ctx.as_ptr();
+            match self.slot_get(slot, true) {
+                Some(member) => out.send(member, slot),
+                None => missed |= 1 << slot,
             }
-            clone.set_end_io(write_end_io, ctx.as_ptr().cast());
-            clones[slot as usize] = Some(clone);
-            n += 1;
         }
-        if missed != 0 && master.sectors() > 0 {
-            self.record_missed_write(missed, master.sector(), master.sectors());
+        // Before the write can finish (the fan-out's own count): a freezer
+        // that saw the write drained also sees what it missed.
+        if missed != 0 && sectors > 0 {
+            self.record_missed_write(missed, sector, sectors);
         }
-        if primary.is_null() {
+        if let Err((master, _)) = out.finish() {
             master.end(Status::IOERR);
             self.end_write(bucket);
             self.end_master();
-            return;
-        }
-        // SAFETY: `primary` was initialised above and nothing completes
-        // before the clones are submitted below.
-        unsafe {
-            (*primary).remaining.store(n, Ordering::Release);
-            (*primary).bucket = bucket;
-        }
-        // The primary context owns the master from here on.
-        let _ = master.into_raw();
-        for clone in clones.into_iter().flatten() {
-            clone.submit();
         }
     }
 
@@ -202,7 +248,7 @@ impl Array {
             *mirror = Mirror {
                 readable: st.readable(i),
                 write_mostly: st.write_mostly(i),
-                pending: slot.inflight.load(Ordering::Relaxed),
+                pending: slot.member.refs(),
                 next_seq_sector: slot.next_seq.load(Ordering::Relaxed),
             };
         }
@@ -227,113 +273,50 @@ impl Array {
                 exclude |= 1 << slot;
                 continue;
             };
-            let (mut clone, ctx) = self.bioset.clone_for(&master, member);
-            IoCtx::init(
-                ctx,
-                self,
-                master.as_ptr(),
-                core::ptr::null_mut(),
-                &clone,
-                slot,
-            );
             self.slot[slot as usize]
                 .next_seq
                 .store(sector + sectors, Ordering::Relaxed);
-            clone.set_end_io(read_end_io, ctx.as_ptr().cast());
-            let _ = master.into_raw();
-            clone.submit();
+            let mut out = self.fan_out(master, IoState::read(slot));
+            out.send(member, slot);
+            if let Err((master, _)) = out.finish() {
+                master.end(Status::IOERR);
+                self.end_master();
+            }
             return;
         }
     }
 
-    // ---- read error repair (process context) ----
-
-    /// Pushes `ctx` on the lock-free stack `list` (any context).
-    fn push_ctx(list: &AtomicPtr<IoCtx>, ctx: *mut IoCtx) {
-        let mut head = list.load(Ordering::Acquire);
-        loop {
-            // SAFETY: `ctx` is a live context owned by the caller's bio.
-            unsafe { (*ctx).next = head };
-            match list.compare_exchange(head, ctx, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(h) => head = h,
-            }
-        }
-    }
-
-    /// This array as an `Arc` (for work items).
-    fn arc(&self) -> Arc<Array> {
-        // SAFETY: Arrays are always allocated inside an `Arc` (see
-        // `Array::create`), and this one is alive while it has I/O.
-        unsafe { ArcBorrow::from_raw(core::ptr::from_ref(self)) }.into()
-    }
-
-    /// Queues a failed read for the worker (any context).
-    fn queue_retry(&self, ctx: *mut IoCtx) {
-        Self::push_ctx(&self.retry, ctx);
-        // Already queued is fine: the worker takes the whole stack.
-        let _ = workqueue::system().enqueue::<Arc<Array>, RETRY_WORK>(self.arc());
-    }
-
-    /// Queues a write-zeroes that some members did and others do not
-    /// support for the zero-fill worker (any context). The write stays in
-    /// flight (its interlock bucket and freeze count held) until then.
-    fn queue_zero_fill(&self, ctx: *mut IoCtx) {
-        Self::push_ctx(&self.zero_fill, ctx);
-        // Its own work item: the retry worker may be waiting (freeze) for
-        // this very write to finish.
-        let _ = workqueue::system().enqueue::<Arc<Array>, ZERO_FILL_WORK>(self.arc());
-    }
-
-    /// Takes the whole stack `list` and hands each context to `f`.
-    fn drain_ctxs(&self, list: &AtomicPtr<IoCtx>, f: impl Fn(&Self, *mut IoCtx)) {
-        let mut ctx = list.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        while !ctx.is_null() {
-            // SAFETY: Contexts on the stack are live and owned by it (failed
-            // reads, or write-zeroes primaries) until handed to `f`.
-            let next = unsafe { (*ctx).next };
-            f(self, ctx);
-            ctx = next;
-        }
-    }
+    // ---- read error repair and write-zeroes fill-in (process context) ----
 
     /// Writes zero pages over the range of a write-zeroes bio on the members
     /// that answered it with NOTSUPP (the others zeroed it), then completes
     /// the bio. A member that cannot take the zeroes fails (a real write
     /// error) with the range recorded as missed.
-    fn zero_fill_one(&self, ctx: *mut IoCtx) {
-        // SAFETY: By the `IoCtx` invariants; this worker owns the primary
-        // context, its master and its clone since the last completion.
-        let (master, pclone, bucket, slots) = unsafe {
-            (
-                (*ctx).master,
-                (*ctx).clone,
-                (*ctx).bucket,
-                (*ctx).notsupp.load(Ordering::Acquire),
-            )
-        };
-        // SAFETY: As above.
-        let master = unsafe { Bio::from_raw(master) }.expect("zero-fill context holds its master");
-        let (sector, sectors) = (master.sector(), master.sectors());
+    fn zero_fill_one(&self, done: Finished<IoState>) {
+        let (sector, sectors) = (done.master().sector(), done.master().sectors());
+        let (bucket, slots) = (
+            done.shared().bucket,
+            done.shared().notsupp.load(Ordering::Acquire),
+        );
         let zeroes = PageBuf::zeroed(REGION_BYTES).ok();
         let mut status = Status::OK;
         for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
-            let Some(m) = self.slot_ref(slot, true) else {
+            let Some(m) = self.slot_get(slot, true) else {
                 continue;
             };
-            let mut done = 0;
+            let mut at = 0;
             let ok = loop {
                 let Some(z) = zeroes.as_ref() else {
                     break false;
                 };
-                if done >= sectors {
+                if at >= sectors {
                     break true;
                 }
-                let n = (sectors - done).min(z.sectors());
-                if !self.bioset.sync_io(m.as_ref(), true, sector + done, n, z) {
+                let n = (sectors - at).min(z.sectors());
+                if !self.bioset.sync_io(&m, true, sector + at, n, z) {
                     break false;
                 }
-                done += n;
+                at += n;
             };
             drop(m);
             if !ok {
@@ -346,11 +329,7 @@ impl Array {
                 }
             }
         }
-        master.end(status);
-        // SAFETY: The primary clone was kept for its context; it is done.
-        if let Some(c) = unsafe { Bio::from_raw(pclone) } {
-            c.put();
-        }
+        done.end(status);
         self.end_write(bucket);
         self.end_master();
     }
@@ -358,12 +337,9 @@ impl Array {
     /// Serves a failed read from another mirror and rewrites the good data
     /// over the failed range (md's `fix_read_error`, with the same freeze of
     /// writes so a newer write can never be overwritten by older data).
-    fn fix_read(&self, ctx: *mut IoCtx) {
-        // SAFETY: By the `IoCtx` invariants; the worker owns this context.
-        let (master, failed_slot, mut tried, clone) =
-            unsafe { ((*ctx).master, (*ctx).slot, (*ctx).tried, (*ctx).clone) };
-        // SAFETY: The master is owned by this context until it is ended below.
-        let master = unsafe { Bio::from_raw(master) }.expect("read context holds its master");
+    fn fix_read(&self, done: Finished<IoState>) {
+        let master = done.master();
+        let (failed_slot, mut tried) = (done.shared().slot, done.shared().tried);
         let (sector, sectors) = (master.sector(), master.sectors());
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
         let failed_name = self.slot_name(failed_slot);
@@ -395,59 +371,46 @@ impl Array {
             let Some(member) = self.slot_get(slot, false) else {
                 continue;
             };
-            let (retry, rctx) = self.bioset.clone_for(&master, member);
-            IoCtx::init(
-                rctx,
-                self,
-                master.as_ptr(),
-                core::ptr::null_mut(),
-                &retry,
-                slot,
-            );
-            let ok = retry.submit_wait();
-            self.slot_put(slot);
+            let ok = self.bioset.clone_sync(master, &member).submit_wait();
+            drop(member);
             if ok {
-                self.rewrite(&frozen, failed_slot, &master, sector, sectors);
+                self.rewrite(&frozen, failed_slot, master, sector, sectors);
                 break Status::OK;
             }
         };
         drop(frozen);
-        master.end(status);
-        // SAFETY: The failed clone was kept for its context; it is done.
-        if let Some(c) = unsafe { Bio::from_raw(clone) } {
-            c.put();
-        }
+        done.end(status);
         self.end_master();
     }
 
     /// Writes the data just read into `master` over `slot`'s failed range,
     /// with writes frozen since before the read.
     fn rewrite(&self, _frozen: &Frozen<'_>, slot: u32, master: &Bio, sector: u64, sectors: u64) {
-        if let Some(member) = self.slot_get(slot, true) {
-            let (mut w, wctx) = self.bioset.clone_for(master, member);
-            IoCtx::init(wctx, self, master.as_ptr(), core::ptr::null_mut(), &w, slot);
-            w.set_op_write();
-            let ok = w.submit_wait();
-            self.slot_put(slot);
-            let name = self.slot_name(slot);
-            if ok {
-                self.slot[slot as usize]
-                    .corrected
-                    .fetch_add(1, Ordering::Relaxed);
-                pr_info!(
-                    "{}: read error corrected ({} sectors at {} on {})\n",
-                    self.name_str(),
-                    sectors,
-                    sector,
-                    name.as_str()
-                );
-            } else {
-                match self.fail_slot(slot, "rewrite after read error failed") {
-                    Ok(()) | Err(FailError::AlreadyFaulty) => {
-                        self.record_missed_write(1 << slot, sector, sectors)
-                    }
-                    Err(_) => {}
+        let Some(member) = self.slot_get(slot, true) else {
+            return;
+        };
+        let mut w = self.bioset.clone_sync(master, &member);
+        w.set_op_write();
+        let ok = w.submit_wait();
+        drop(member);
+        let name = self.slot_name(slot);
+        if ok {
+            self.slot[slot as usize]
+                .corrected
+                .fetch_add(1, Ordering::Relaxed);
+            pr_info!(
+                "{}: read error corrected ({} sectors at {} on {})\n",
+                self.name_str(),
+                sectors,
+                sector,
+                name.as_str()
+            );
+        } else {
+            match self.fail_slot(slot, "rewrite after read error failed") {
+                Ok(()) | Err(FailError::AlreadyFaulty) => {
+                    self.record_missed_write(1 << slot, sector, sectors)
                 }
+                Err(_) => {}
             }
         }
     }
@@ -467,7 +430,9 @@ impl Array {
     //   (waking the freezer) and sleeps on `freeze_cv` until `frozen` is
     //   zero, then retries. The count is dropped by the write's last clone
     //   completion (interrupt context), after the bitmap was updated for
-    //   every member it missed.
+    //   every member it missed. A write-zeroes that some members lack stays
+    //   counted until the zero-fill worker wrote their zeroes (the worker
+    //   never freezes, so this drain ends too).
     // - A freezer (process context only: the retry worker, the resync thread,
     //   the control path under `config`) takes `freezer`, sets `frozen`, and
     //   sleeps until `writes_inflight` is zero. While its [`Frozen`] guard
@@ -569,7 +534,9 @@ impl WorkItem<RETRY_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.drain_ctxs(&this.retry, Array::fix_read);
+        for done in this.retry.take_all() {
+            this.fix_read(done);
+        }
     }
 }
 
@@ -577,132 +544,9 @@ impl WorkItem<ZERO_FILL_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
-        this.drain_ctxs(&this.zero_fill, Array::zero_fill_one);
-    }
-}
-
-/// The context of a clone of ours.
-///
-/// # Safety
-///
-/// `bio` is a clone allocated by `Array::bioset` with an initialised context.
-unsafe fn ctx_of<'a>(bio: *mut bindings::bio) -> &'a IoCtx {
-    // SAFETY: By the safety requirements.
-    unsafe { BioSet::<IoCtx>::ctx_of(bio).as_ref() }
-}
-
-/// Completion of a write clone.
-///
-/// # Safety
-///
-/// Called by the block layer for a clone set up by `Array::write`.
-unsafe extern "C" fn write_end_io(bio: *mut bindings::bio) {
-    // SAFETY: This callback is only set on write clones of fr1's bio set.
-    let ctx = unsafe { ctx_of(bio) };
-    // SAFETY: By the `IoCtx` invariants.
-    let (array, primary) = unsafe { (&*ctx.array, &*ctx.primary) };
-    // SAFETY: The completed clone is ours.
-    let clone = unsafe { Bio::from_raw(bio) }.expect("bio is non-null");
-    let slot = ctx.slot;
-    let op = clone.optional_op();
-    if clone.status().is_ok() {
-        if array.state().readable(slot) {
-            primary.uptodate.store(true, Ordering::Release);
+        for done in this.zero_fill.take_all() {
+            this.zero_fill_one(done);
         }
-    } else if clone.status() == Status::NOTSUPP && op.is_some() {
-        // The member lacks the operation: it has not failed, and nothing it
-        // holds changed, so neither its state nor the bitmap is touched.
-        primary.notsupp.fetch_or(1 << slot, Ordering::AcqRel);
-    } else {
-        // SAFETY: The master is live until the primary completes it.
-        let master = unsafe { &*primary.master };
-        let (sector, sectors) = (
-            master.bi_iter.bi_sector,
-            u64::from(master.bi_iter.bi_size >> 9),
-        );
-        match array.fail_slot(slot, "write error") {
-            Ok(()) | Err(FailError::AlreadyFaulty) => {
-                array.record_missed_write(1 << slot, sector, sectors)
-            }
-            // The last copy: keep it, the error goes up (unless another
-            // in-sync member wrote the data).
-            Err(FailError::LastInSync) | Err(FailError::Empty) => {}
-        }
-    }
-    array.slot_put(slot);
-    let is_primary = core::ptr::eq(ctx, primary);
-    if is_primary {
-        // Kept until the master completes: it holds the master's context.
-        let _ = clone.into_raw();
-    } else {
-        clone.put();
-    }
-    if primary.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-        // Members without the operation: the array stops advertising it
-        // (before the completion: the caller's fallback checks it). If an
-        // in-sync member zeroed the range, the others get zero pages from
-        // the worker and the bio succeeds; otherwise it ends NOTSUPP and the
-        // caller falls back (write-zeroes: zero pages every member takes)
-        // or gives up (discard, secure erase: nothing was promised).
-        let notsupp = primary.notsupp.load(Ordering::Acquire) != 0;
-        let uptodate = primary.uptodate.load(Ordering::Acquire);
-        if notsupp {
-            // SAFETY: The master is live until it is completed below or by
-            // the zero-fill worker.
-            if let Some(m) = unsafe { Bio::from_raw(primary.master) } {
-                m.disable_op_on_queue();
-                let _ = m.into_raw();
-            }
-            if uptodate && op == Some(OptionalOp::WriteZeroes) {
-                array.queue_zero_fill(core::ptr::from_ref(primary).cast_mut());
-                return;
-            }
-        }
-        let status = if notsupp {
-            Status::NOTSUPP
-        } else if primary.uptodate.load(Ordering::Acquire) {
-            Status::OK
-        } else {
-            Status::IOERR
-        };
-        let (master, pclone, bucket) = (primary.master, primary.clone, primary.bucket);
-        // SAFETY: The last completion owns the master and the primary clone.
-        unsafe {
-            Bio::from_raw(master).expect("master").end(status);
-            Bio::from_raw(pclone).expect("primary clone").put();
-        }
-        array.end_write(bucket);
-        array.end_master();
-    }
-}
-
-/// Completion of a read clone.
-///
-/// # Safety
-///
-/// Called by the block layer for a clone set up by `Array::read`.
-unsafe extern "C" fn read_end_io(bio: *mut bindings::bio) {
-    // SAFETY: This callback is only set on read clones of fr1's bio set.
-    let ctx = unsafe { ctx_of(bio) };
-    // SAFETY: By the `IoCtx` invariants.
-    let array = unsafe { &*ctx.array };
-    // SAFETY: The completed clone is ours.
-    let clone = unsafe { Bio::from_raw(bio) }.expect("bio is non-null");
-    array.slot_put(ctx.slot);
-    // SAFETY: The master is owned by this (primary) context.
-    let master = unsafe { Bio::from_raw(ctx.master) }.expect("master");
-    if clone.status().is_ok() {
-        master.end(Status::OK);
-        clone.put();
-        array.end_master();
-    } else if master.is_readahead() {
-        master.end(clone.status());
-        clone.put();
-        array.end_master();
-    } else {
-        let _ = master.into_raw();
-        let _ = clone.into_raw();
-        array.queue_retry(core::ptr::from_ref(ctx).cast_mut());
     }
 }
 

@@ -129,14 +129,15 @@ impl Array {
 
     fn disk_info(&self, info: &mut MduDiskInfo) -> Result {
         self.configured()?;
-        let cfg = self.config.lock();
+        // One view of the slots: no member change runs meanwhile.
+        let _cfg = self.config.lock();
         let st = self.state();
         let slot = (0..MAX_MIRRORS).find(|&i| {
             st.present(i)
                 && i32::try_from(self.slot[i as usize].desc_nr.load(Ordering::Relaxed))
                     == Ok(info.number)
         });
-        match slot.and_then(|s| self.member_locked(&cfg, s).map(|m| (s, m))) {
+        match slot.and_then(|s| self.slot_get_present(s).map(|m| (s, m))) {
             Some((s, m)) => {
                 let dev = m.dev();
                 info.major = dev.major as i32;

@@ -25,9 +25,7 @@ mod status;
 pub(crate) mod sysfs;
 
 use core::fmt::Write as _;
-use core::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     new_condvar, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
@@ -40,13 +38,13 @@ use crate::logic::errno::Errno;
 use crate::logic::interlock::Interlock;
 use crate::logic::slots::FailError;
 use crate::registry::Identity;
-use crate::sys::bio::BioSet;
+use crate::sys::bio::{BioSet, FinishedStack};
 use crate::sys::disk::{Disk, DiskOps, DiskVtable};
 use crate::sys::kthread::KThread;
 use crate::sys::member::Member;
 use crate::sys::nodes::Bitmap;
 use crate::sys::sysfs::{MdDir, MemberDir};
-use io::IoCtx;
+use io::{IoPad, IoState};
 use progress::Mode;
 use slot::{Slot, SlotRef};
 
@@ -104,18 +102,17 @@ pub(crate) struct Array {
     drained: Completion,
     openers: AtomicU32,
     #[pin]
-    pub(crate) bioset: BioSet<IoCtx>,
+    pub(crate) bioset: BioSet<IoPad>,
     /// Splits of upper bios at region boundaries (its own pool, as md's
     /// `bio_split` set: a split must never wait for a clone's reserve).
     #[pin]
     splits: BioSet<()>,
     /// Reads that failed and wait for the worker (a lock-free stack).
-    retry: AtomicPtr<IoCtx>,
+    retry: FinishedStack<IoState>,
     #[pin]
     retry_work: Work<Array, { io::RETRY_WORK }>,
-    /// Write-zeroes bios waiting for zero pages on some members (a
-    /// lock-free stack of primary contexts).
-    zero_fill: AtomicPtr<IoCtx>,
+    /// Write-zeroes bios waiting for zero pages on some members.
+    zero_fill: FinishedStack<IoState>,
     #[pin]
     zero_fill_work: Work<Array, { io::ZERO_FILL_WORK }>,
     /// Writes wait while this is non-zero (md's freeze_array; see
@@ -186,9 +183,9 @@ impl Array {
                 openers: AtomicU32::new(0),
                 bioset <- BioSet::new(),
                 splits <- BioSet::new(),
-                retry: AtomicPtr::new(core::ptr::null_mut()),
+                retry: FinishedStack::new(),
                 retry_work <- new_work!("fr1::retry_work"),
-                zero_fill: AtomicPtr::new(core::ptr::null_mut()),
+                zero_fill: FinishedStack::new(),
                 zero_fill_work <- new_work!("fr1::zero_fill_work"),
                 frozen: AtomicU32::new(0),
                 freezer <- new_mutex!(()),
@@ -289,7 +286,7 @@ impl Array {
         };
         let st = self.state();
         if st.present(nd.slot)
-            || self.slot_of_dev(&cfg, nd.dev).is_some()
+            || self.slot_of_dev(nd.dev).is_some()
             || (0..MAX_MIRRORS).any(|i| {
                 st.present(i) && self.slot[i as usize].desc_nr.load(Ordering::Relaxed) == nd.desc_nr
             })
@@ -304,17 +301,15 @@ impl Array {
         let s = &self.slot[nd.slot as usize];
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
         s.next_seq.store(0, Ordering::Relaxed);
-        s.member.store(KBox::into_raw(member), Ordering::Release);
+        // Empty (PRESENT clear, checked above under `config`).
+        s.member.install(member).map_err(|_| EBUSY)?;
         if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {
             // Cannot happen under `config` (checked above); undo anyway.
-            let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
-            // SAFETY: `p` was stored just above from `KBox::into_raw` and
-            // was never published (PRESENT is not set).
-            drop(unsafe { KBox::from_raw(p) });
+            drop(s.member.take());
             return Err(to_error(e));
         }
         self.add_member_dir(&mut cfg, nd.slot);
-        let m = self.member_locked(&cfg, nd.slot).ok_or(ENODEV)?;
+        let m = self.slot_get_present(nd.slot).ok_or(ENODEV)?;
         pr_info!(
             "{}: added {} as slot {} ({}){}\n",
             self.log_prefix(),
@@ -337,13 +332,13 @@ impl Array {
     /// Creates md/dev-<name>/ and md/rdN for the member in `slot` (a
     /// failure only costs the directory).
     fn add_member_dir(&self, cfg: &mut Config, slot: u32) {
-        let (Some(md), Some(m)) = (cfg.md_dir.as_ref(), self.member_locked(cfg, slot)) else {
+        let (Some(md), Some(m)) = (cfg.md_dir.as_ref(), self.slot_get_present(slot)) else {
             return;
         };
         if cfg.member_dirs[slot as usize].is_some() {
             return;
         }
-        match MemberDir::new(md, m, slot, sysfs::dev_group()) {
+        match MemberDir::new(md, &m, slot, sysfs::dev_group()) {
             Ok(d) => cfg.member_dirs[slot as usize] = Some(d),
             Err(e) => pr_warn!(
                 "{}: no sysfs directory for {}: {:?}\n",
@@ -380,7 +375,7 @@ impl Array {
                     continue;
                 };
                 let inner = m.disk_owner::<Array>();
-                a.slot_put(i);
+                drop(m);
                 if let Some(inner) = inner {
                     if stack.push(inner, GFP_KERNEL).is_err() {
                         return true;
@@ -406,7 +401,7 @@ impl Array {
         let mut sectors = g.member_sectors;
         if sectors == 0 {
             sectors = (0..g.raid_disks)
-                .filter_map(|i| self.member_locked(&cfg, i))
+                .filter_map(|i| self.slot_get_present(i))
                 .map(|m| m.sectors())
                 .min()
                 .unwrap_or(0);
@@ -471,7 +466,7 @@ impl Array {
         disk.stack_limits(
             (0..MAX_MIRRORS)
                 .filter(|&i| st.writable(i))
-                .filter_map(|i| self.member_locked(cfg, i)),
+                .filter_map(|i| self.slot_get_present(i)),
         )
     }
 
@@ -504,7 +499,6 @@ impl Array {
         };
         if let Some(m) = self.slot_get_present(slot) {
             s.saved_dev.store(m.dev().to_kdev(), Ordering::SeqCst);
-            self.slot_put(slot);
         }
         s.tracking.store(true, Ordering::SeqCst);
     }
@@ -514,7 +508,7 @@ impl Array {
         if cfg.phase != Phase::Running && cfg.phase != Phase::Configured {
             return Err(ENODEV);
         }
-        let slot = self.slot_of_dev(&cfg, dev).ok_or(ENODEV)?;
+        let slot = self.slot_of_dev(dev).ok_or(ENODEV)?;
         match self.fail_slot(slot, "set faulty by request") {
             Ok(()) | Err(FailError::AlreadyFaulty) => Ok(()),
             Err(FailError::LastInSync) => Err(EBUSY),
@@ -527,7 +521,7 @@ impl Array {
         if cfg.phase == Phase::Empty || cfg.phase == Phase::Stopped {
             return Err(ENODEV);
         }
-        let slot = self.slot_of_dev(&cfg, dev).ok_or(ENXIO)?;
+        let slot = self.slot_of_dev(dev).ok_or(ENXIO)?;
         self.remember_member(slot);
         let member = match self.detach_slot(&mut cfg, slot, false) {
             Ok(m) => m,
@@ -565,7 +559,8 @@ impl Array {
         let before = self.state();
         self.update_state(|s| s.detach(slot)).map_err(to_error)?;
         let s = &self.slot[slot as usize];
-        if s.inflight.load(Ordering::SeqCst) != 0 {
+        let taken = s.member.take();
+        if matches!(taken, Err(e) if e == EBUSY) {
             // Bios still on it: put it back; md answers EBUSY and mdadm retries.
             let _ = self.update_state(|st| {
                 st.attach(slot, false, before.write_mostly(slot))
@@ -579,18 +574,12 @@ impl Array {
             });
             return Err(EBUSY);
         }
-        let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if p.is_null() {
-            return Err(ENXIO);
-        }
+        let member = taken?;
         // Its sysfs directory links to the device: it goes first.
         if !keep_dir {
             cfg.member_dirs[slot as usize] = None;
         }
-        // SAFETY: By the `Slot` invariants `p` came from `KBox::into_raw`;
-        // PRESENT is clear and no bio holds the slot, so nothing else can
-        // reach it any more.
-        Ok(unsafe { KBox::from_raw(p) })
+        Ok(member)
     }
 
     fn stop(&self) -> Result {
@@ -648,15 +637,12 @@ impl Array {
             self.drained.wait_for_completion();
         }
         self.slots.store(0, Ordering::SeqCst);
-        for slot in 0..MAX_MIRRORS {
-            let p = self.slot[slot as usize]
-                .member
-                .swap(core::ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: No I/O is in flight (drained above) and no new bio
-                // reaches a member (`running` is false), so nothing else
-                // uses it any more.
-                drop(unsafe { KBox::from_raw(p) });
+        // No I/O is in flight (drained above) and no new bio reaches a
+        // member; only another array's inspection (`would_loop`) may still
+        // hold a reference for a moment.
+        for s in self.slot.iter() {
+            while matches!(s.member.take(), Err(e) if e == EBUSY) {
+                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
             }
         }
         if let Some(d) = cfg.disk.as_mut() {

@@ -43,7 +43,7 @@ impl Array {
         let st = self.state();
         // The device may still sit in its slot as a failed member (the fr1
         // README: set faulty, then hot-add): replace that member.
-        let slot = match self.slot_of_dev(&cfg, dev) {
+        let slot = match self.slot_of_dev(dev) {
             Some(s) if st.faulty(s) => {
                 drop(self.detach_slot(&mut cfg, s, true)?);
                 s
@@ -130,7 +130,15 @@ impl Array {
         {
             let disk = cfg.disk.as_ref().ok_or(ENODEV)?;
             let others = (0..MAX_MIRRORS).filter(|&i| st.writable(i) && i != slot);
-            let existing = others.filter_map(|i| self.member_locked(cfg, i));
+            let existing: [_; MAX_MIRRORS as usize] = core::array::from_fn(|i| {
+                let i = i as u32;
+                others
+                    .clone()
+                    .any(|o| o == i)
+                    .then(|| self.slot_get_present(i))
+                    .flatten()
+            });
+            let existing = existing.iter().flatten().map(|m| &**m);
             disk.stack_limits(Iterator::chain(existing, core::iter::once(&member)))?;
         }
         let member = KBox::new(member, GFP_KERNEL)?;
@@ -146,15 +154,20 @@ impl Array {
             unsafe { bm.set_all() };
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
-        s.member.store(KBox::into_raw(member), Ordering::Release);
-        let attached = self.update_state(|st| st.attach(slot, false, false));
+        // Empty: `slot` was chosen free under `config`.
+        let installed = s.member.install(member);
+        let installed_ok = installed.is_ok();
+        let attached = match installed {
+            Ok(()) => self.update_state(|st| st.attach(slot, false, false)),
+            Err(_) => Err(crate::logic::errno::Errno::Busy),
+        };
         s.tracking.store(true, Ordering::SeqCst);
         s.saved_dev.store(dev.to_kdev(), Ordering::SeqCst);
         drop(frozen);
         if let Err(e) = attached {
-            let p = s.member.swap(core::ptr::null_mut(), Ordering::AcqRel);
-            // SAFETY: Stored just above and never published.
-            drop(unsafe { KBox::from_raw(p) });
+            if installed_ok {
+                drop(s.member.take());
+            }
             return Err(super::to_error(e));
         }
         crate::registry::new_event();
@@ -201,8 +214,8 @@ impl Array {
             let Some(m) = self.slot_get(src, false) else {
                 return Err(EIO);
             };
-            let ok = self.bioset.sync_io(m, false, sector, sectors, &a);
-            self.slot_put(src);
+            let ok = self.bioset.sync_io(&m, false, sector, sectors, &a);
+            drop(m);
             if !ok || !self.bioset.sync_io(candidate, false, sector, sectors, &b) {
                 return Err(EIO);
             }

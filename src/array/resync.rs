@@ -12,6 +12,7 @@ use super::{Array, Mode, SlotRef};
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance;
 use crate::logic::interlock::REGION_SECTORS;
+use crate::logic::recovery::{on_landed, Action, Piece, Retire, Stage, Walk};
 use crate::logic::resync::{self as plan, Pace, RangeLog};
 use crate::sys::ioring::IoRing;
 use crate::sys::kthread::{self, KThread};
@@ -145,57 +146,38 @@ impl Array {
         );
         let mut out = |a: core::fmt::Arguments<'_>| pr_info!("{}: {}\n", name, a);
         let mut log = RangeLog::default();
-        let mut walk = Walk {
-            bm,
-            shift,
-            region_blocks: (REGION_SECTORS >> shift).max(1),
-            array_sectors,
-            piece_sectors: ring.lane_sectors(),
-            next_block: 0,
-            run: None,
-        };
+        let mut walk = Walk::new(bm, shift, array_sectors, ring.lane_sectors());
         let mut jobs: [Option<Job>; COPY_LANES] = [const { None }; COPY_LANES];
-        // Buckets of the finished pieces of a run longer than a region: held
-        // until the whole run is cleared in the bitmap.
-        let mut held = Held::default();
-        let (mut seq, mut retire_seq, mut errs) = (0u64, 0u64, 0u64);
-        // `halted`: no new copies (stop, member gone, or a failure);
-        // `failed`: a copy failed, nothing walked after it is cleared.
-        let (mut halted, mut failed, mut exhausted) = (false, false, false);
+        let mut retire = Retire::default();
+        let mut seq = 0u64;
+        // `halted`: no new copies (stop, member gone, or a failure).
+        let (mut halted, mut exhausted) = (false, false);
         loop {
-            // Retire finished copies in walk order: a coarse bitmap entry is
-            // cleared by the copy that completes it, which must come last.
+            // Retire finished copies in walk order (logic::recovery).
             while let Some(lane) = jobs.iter().position(|j| {
                 j.as_ref()
-                    .is_some_and(|j| j.seq == retire_seq && j.stage.finished())
+                    .is_some_and(|j| j.seq == retire.next_seq() && j.stage.finished())
             }) {
                 let Some(job) = jobs[lane].take() else {
                     break;
                 };
-                retire_seq += 1;
-                let p = job.piece;
-                if job.stage == Stage::Failed {
-                    failed = true;
-                    errs += 1;
-                } else if !failed {
-                    log.clean(p.skipped.0, p.skipped.1, &mut out);
-                    self.sync.advance(p.sectors, true);
-                    if let Some((start, len)) = p.run_end {
+                let (record, release) =
+                    retire.retire(&job.piece, job.bucket, job.stage == Stage::Copied);
+                if let Some(r) = record {
+                    log.clean(r.skipped.0, r.skipped.1, &mut out);
+                    self.sync.advance(r.sectors, true);
+                    if let Some((start, len)) = r.clear {
                         // Cleared before the region is released: a write
                         // that then misses the member sets its bits again.
                         bm.clear(start, len);
                         log.dirty(start, len, &mut out);
                     }
                 }
-                if p.run_end.is_none() && !failed && held.push(job.bucket) {
-                    continue;
-                }
-                self.interlock_lower(job.bucket);
-                for bucket in held.drain() {
+                for bucket in release.iter() {
                     self.interlock_lower(bucket);
                 }
             }
-            halted |= failed || kthread::should_stop() || !self.state().writable(slot);
+            halted |= retire.failed() || kthread::should_stop() || !self.state().writable(slot);
             // Start copies while lanes are free.
             while !halted && !exhausted {
                 let Some(lane) = jobs.iter().position(Option::is_none) else {
@@ -243,8 +225,11 @@ impl Array {
             };
             let from = hold.slot();
             drop(hold);
-            match (job.stage, ok) {
-                (Stage::Reading, true) => {
+            let Some((next, action)) = on_landed(job.stage, ok) else {
+                continue;
+            };
+            match action {
+                Action::WriteTarget => {
                     job.stage = Stage::Failed;
                     if let Some(t) = self.slot_ref(slot, true) {
                         let p = job.piece;
@@ -252,11 +237,11 @@ impl Array {
                             .submit(lane, t, &self.bioset, true, p.sector, p.sectors)
                             .is_ok()
                         {
-                            job.stage = Stage::Writing;
+                            job.stage = next;
                         }
                     }
                 }
-                (Stage::Reading, false) => {
+                Action::ReadOtherSource => {
                     pr_warn!(
                         "{}: resync: read error on slot {} at sector {}, trying another mirror\n",
                         name,
@@ -265,29 +250,29 @@ impl Array {
                     );
                     self.start_read(&mut ring, lane, job);
                 }
-                (Stage::Writing, true) => job.stage = Stage::Copied,
-                (Stage::Writing, false) => {
+                Action::FailTarget => {
                     // The target keeps what is still dirty in its bitmap.
                     let _ = self.fail_slot(slot, "write error during resync");
-                    job.stage = Stage::Failed;
+                    job.stage = next;
                 }
-                _ => {}
+                Action::Nothing => job.stage = next,
             }
         }
         drop(ring);
         // A run cut short by a stop still holds its first regions.
-        for bucket in held.drain() {
+        for bucket in retire.release_all().iter() {
             self.interlock_lower(bucket);
         }
-        let finished = exhausted && !failed;
+        let finished = exhausted && !retire.failed();
         if finished {
-            log.clean(walk.next_block, bm.blocks() - walk.next_block, &mut out);
+            let next = walk.next_block();
+            log.clean(next, bm.blocks().saturating_sub(next), &mut out);
         }
         log.finish(&mut out);
         pr_info!(
             "{}: resync terminates with {} errs on device {} component {} ({} blocks, {} bytes copied)\n",
             name,
-            errs,
+            retire.errs(),
             self.minor,
             slot,
             log.dirty_blocks,
@@ -384,77 +369,6 @@ impl Array {
 /// Region copies in flight per resync (each up to one 1 MiB region).
 const COPY_LANES: usize = 4;
 
-/// A piece of the resync walk: sectors within one region, and what to
-/// record when its copy is retired.
-#[derive(Clone, Copy)]
-struct Piece {
-    sector: u64,
-    sectors: u64,
-    /// Clean blocks skipped right before this piece (for the range log).
-    skipped: (u64, u64),
-    /// The dirty run `(start, len)` in blocks this piece completes.
-    run_end: Option<(u64, u64)>,
-}
-
-/// Walks a bitmap's dirty runs as region-sized pieces, in order.
-struct Walk<'a> {
-    bm: &'a crate::sys::nodes::Bitmap,
-    shift: u32,
-    region_blocks: u64,
-    array_sectors: u64,
-    piece_sectors: u64,
-    /// The first block not yet handed out.
-    next_block: u64,
-    /// The run being cut: `(start, len)` blocks and its next and end sector.
-    run: Option<(u64, u64, u64, u64)>,
-}
-
-impl Walk<'_> {
-    fn next(&mut self) -> Option<Piece> {
-        let mut skipped = (self.next_block, 0);
-        let (start, len, sector, end) = match self.run {
-            Some(r) => r,
-            None => {
-                let (start, len) =
-                    self.bm
-                        .next_run(self.next_block, self.region_blocks, self.region_blocks)?;
-                skipped.1 = start - self.next_block;
-                self.next_block = start + len;
-                let first = (start << self.shift).min(self.array_sectors);
-                let end = ((start + len) << self.shift).min(self.array_sectors);
-                (start, len, first, end)
-            }
-        };
-        let region_end = (sector / REGION_SECTORS + 1) * REGION_SECTORS;
-        let n = (end - sector)
-            .min(region_end - sector)
-            .min(self.piece_sectors);
-        let last = sector + n >= end;
-        self.run = (!last).then_some((start, len, sector + n, end));
-        Some(Piece {
-            sector,
-            sectors: n,
-            skipped,
-            run_end: last.then_some((start, len)),
-        })
-    }
-}
-
-/// Where a region copy stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Reading,
-    Writing,
-    Copied,
-    Failed,
-}
-
-impl Stage {
-    fn finished(self) -> bool {
-        matches!(self, Stage::Copied | Stage::Failed)
-    }
-}
-
 /// One region copy of the resync pipeline.
 struct Job {
     piece: Piece,
@@ -465,41 +379,6 @@ struct Job {
     /// Slots already tried as the source (and the target).
     tried: u32,
     stage: Stage,
-}
-
-/// Interlock buckets held for the unfinished run (blocks up to 64 MiB span
-/// up to 64 regions).
-struct Held {
-    buckets: [usize; 64],
-    n: usize,
-}
-
-impl Default for Held {
-    fn default() -> Self {
-        Held {
-            buckets: [0; 64],
-            n: 0,
-        }
-    }
-}
-
-impl Held {
-    /// Keeps `bucket`; false if full (the caller releases it instead).
-    fn push(&mut self, bucket: usize) -> bool {
-        match self.buckets.get_mut(self.n) {
-            Some(b) => {
-                *b = bucket;
-                self.n += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn drain(&mut self) -> impl Iterator<Item = usize> + '_ {
-        let n = core::mem::take(&mut self.n);
-        self.buckets[..n].iter().copied()
-    }
 }
 
 impl Array {

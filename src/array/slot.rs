@@ -2,38 +2,36 @@
 
 //! Mirror slots and the references the data path takes on them.
 //!
-//! Protocol (slot references): the state of every slot is one word
-//! (`Array::slots`, `logic::slots::Slots`), read with one atomic load. A bio,
-//! a resync copy or an inspector takes a reference with [`Array::slot_get`]
-//! (any context, never sleeps): it increments the slot's `inflight`, *then*
-//! re-checks the state, and only then reads `member`. A remover (control
-//! path, under `config`) clears PRESENT, *then* requires `inflight` to be
-//! zero (otherwise it restores the state and answers EBUSY, as md). All of
-//! it is sequentially consistent, so either the taker sees the slot gone or
-//! the remover sees the reference: a member is never freed under a bio.
-//! Completions (interrupt context) fail members by compare-and-swap on the
-//! word, which keeps "never fail the last in-sync member" without a lock.
+//! The state of every slot is one word (`Array::slots`,
+//! `logic::slots::Slots`), read with one atomic load; a slot's member and
+//! its reference count live together in a [`MemberSlot`], whose protocol
+//! comment says what may race with what. A bio, a resync copy or an
+//! inspector takes a reference with [`Array::slot_get`] (any context, never
+//! sleeps): the count first, *then* the state check, *then* the member. A
+//! remover (control path, under `config`) clears PRESENT, *then* takes the
+//! member, which fails with EBUSY while references are held (the state is
+//! restored, as md answers). Completions (interrupt context) fail members by
+//! compare-and-swap on the word, which keeps "never fail the last in-sync
+//! member" without a lock.
 
 use core::fmt::Write as _;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use super::{Array, Config};
+use super::Array;
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
 use crate::logic::slots::Slots;
-use crate::sys::member::Member;
+use crate::sys::member::{Member, MemberRef, MemberSlot};
 
 /// One mirror slot.
 ///
 /// # Invariants
 ///
-/// `member` is null or comes from `KBox::into_raw` and is owned by the slot.
-/// It is non-null whenever the slot's PRESENT bit is set in the array's
-/// state word; it is taken out only by `Array::detach_slot`, after PRESENT
-/// was cleared and `inflight` seen at zero.
+/// `member` holds a member whenever the slot's PRESENT bit is set in the
+/// array's state word (it is installed before PRESENT is set and taken only
+/// after PRESENT was cleared).
 pub(super) struct Slot {
-    pub(super) member: AtomicPtr<Member>,
-    /// Bios in flight on the member (md's `nr_pending`).
-    pub(super) inflight: AtomicU32,
+    /// The member and the references on it (md's `nr_pending`).
+    pub(super) member: MemberSlot,
     /// Sector after the last read sent here, for sequential detection.
     pub(super) next_seq: AtomicU64,
     /// The member's descriptor number (`mdu_disk_info_t.number`).
@@ -51,8 +49,7 @@ pub(super) struct Slot {
 impl Slot {
     pub(super) const fn new() -> Self {
         Slot {
-            member: AtomicPtr::new(core::ptr::null_mut()),
-            inflight: AtomicU32::new(0),
+            member: MemberSlot::new(),
             next_seq: AtomicU64::new(0),
             desc_nr: AtomicU32::new(0),
             corrected: AtomicU32::new(0),
@@ -86,8 +83,9 @@ impl Array {
     }
 
     /// The member in `slot`, for one bio, if the slot may take I/O of this
-    /// kind now. Pair every `Some` with [`Array::slot_put`].
-    pub(super) fn slot_get(&self, slot: u32, for_write: bool) -> Option<&Member> {
+    /// kind now. The reference is dropped with the guard (or by the
+    /// completion of the clone it is sent with).
+    pub(super) fn slot_get(&self, slot: u32, for_write: bool) -> Option<MemberRef<'_>> {
         self.slot_get_if(slot, |st| {
             if for_write {
                 st.writable(slot)
@@ -97,53 +95,31 @@ impl Array {
         })
     }
 
-    /// The member in `slot` whatever its state (for inspection by other
-    /// arrays without taking their `config`). Pair with [`Array::slot_put`].
-    pub(super) fn slot_get_present(&self, slot: u32) -> Option<&Member> {
+    /// The member in `slot` whatever its state (for the control path, and
+    /// for inspection by other arrays without taking their `config`).
+    pub(super) fn slot_get_present(&self, slot: u32) -> Option<MemberRef<'_>> {
         self.slot_get_if(slot, |st| st.present(slot))
     }
 
-    pub(super) fn slot_get_if(&self, slot: u32, usable: impl Fn(Slots) -> bool) -> Option<&Member> {
-        let s = self.slot.get(slot as usize)?;
-        s.inflight.fetch_add(1, Ordering::SeqCst);
-        let ok = usable(self.state());
-        let p = s.member.load(Ordering::Acquire);
-        if !ok || p.is_null() {
-            self.slot_put(slot);
-            return None;
-        }
-        // SAFETY: By the `Slot` invariants the member stays allocated while
-        // PRESENT is set or `inflight` is non-zero, and our increment came
-        // before the state check that saw PRESENT.
-        Some(unsafe { &*p })
+    pub(super) fn slot_get_if(
+        &self,
+        slot: u32,
+        usable: impl Fn(Slots) -> bool,
+    ) -> Option<MemberRef<'_>> {
+        self.slot
+            .get(slot as usize)?
+            .member
+            .get(|| usable(self.state()))
     }
 
-    /// [`Array::slot_get`] as a guard that puts the slot when dropped.
+    /// [`Array::slot_get`] as a guard that knows its slot.
     pub(super) fn slot_ref(&self, slot: u32, for_write: bool) -> Option<SlotRef<'_>> {
         let member = self.slot_get(slot, for_write)?;
-        Some(SlotRef {
-            array: self,
-            slot,
-            member,
-        })
+        Some(SlotRef { slot, member })
     }
 
-    pub(super) fn slot_put(&self, slot: u32) {
-        if let Some(s) = self.slot.get(slot as usize) {
-            s.inflight.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// The member in `slot` for the control path (under `config`).
-    pub(super) fn member_locked<'a>(&'a self, _cfg: &'a Config, slot: u32) -> Option<&'a Member> {
-        let p = self.slot.get(slot as usize)?.member.load(Ordering::Acquire);
-        // SAFETY: Members are only detached under `config`, which the caller
-        // holds for the lifetime of the returned reference.
-        (!p.is_null()).then(|| unsafe { &*p })
-    }
-
-    pub(super) fn slot_of_dev(&self, cfg: &Config, dev: DevNum) -> Option<u32> {
-        (0..MAX_MIRRORS).find(|&i| self.member_locked(cfg, i).is_some_and(|m| m.dev() == dev))
+    pub(super) fn slot_of_dev(&self, dev: DevNum) -> Option<u32> {
+        (0..MAX_MIRRORS).find(|&i| self.slot_get_present(i).is_some_and(|m| m.dev() == dev))
     }
 
     /// A copy of the name of the member in `slot` (for logs that may outlive
@@ -152,7 +128,6 @@ impl Array {
         let mut n = NameBuf::default();
         if let Some(m) = self.slot_get_present(slot) {
             let _ = n.0.write_str(m.name());
-            self.slot_put(slot);
         } else {
             let _ = write!(n.0, "slot {slot}");
         }
@@ -171,12 +146,11 @@ impl NameBuf {
     }
 }
 
-/// A counted reference to a slot's member: the member stays open (and its
-/// slot cannot be emptied) while this lives. From [`Array::slot_ref`].
+/// A counted reference to a slot's member that knows its slot. From
+/// [`Array::slot_ref`].
 pub(crate) struct SlotRef<'a> {
-    array: &'a Array,
     slot: u32,
-    member: &'a Member,
+    member: MemberRef<'a>,
 }
 
 impl SlotRef<'_> {
@@ -188,12 +162,6 @@ impl SlotRef<'_> {
 
 impl AsRef<Member> for SlotRef<'_> {
     fn as_ref(&self) -> &Member {
-        self.member
-    }
-}
-
-impl Drop for SlotRef<'_> {
-    fn drop(&mut self) {
-        self.array.slot_put(self.slot);
+        &self.member
     }
 }

@@ -23,9 +23,12 @@ impl Array {
             [None; MAX_MIRRORS as usize];
         let mut n = 0;
         let mut sum = 0u64;
+        // Counted references, held while the names are rendered.
+        let held: [_; MAX_MIRRORS as usize] =
+            core::array::from_fn(|i| self.slot_get_present(i as u32));
         // md lists the newest member first; fr1 lists slots from the last.
         for i in (0..MAX_MIRRORS).rev() {
-            if let Some(m) = self.member_locked(&cfg, i) {
+            if let Some(m) = &held[i as usize] {
                 members[n] = Some(MemberStatus {
                     name: m.name(),
                     desc_nr: self.slot[i as usize].desc_nr.load(Ordering::Relaxed),

@@ -12,7 +12,7 @@ use kernel::{prelude::*, sync::Arc};
 use super::Mode;
 use super::{Array, Phase};
 use crate::logic::abi::MAX_MIRRORS;
-use crate::sys::sysfs::{attr_table, attribute_group, GroupOps, ShowBuf, SyncPtr};
+use crate::sys::sysfs::{attr_table, attribute_group, AttrGroup, GroupOps, ShowBuf};
 
 const RO: u16 = 0o444;
 const RW: u16 = 0o644;
@@ -89,20 +89,14 @@ attribute_group!(
 );
 
 /// The group of every md/dev-<name>/.
-pub(crate) fn dev_group() -> &'static SyncPtr<kernel::bindings::attribute_group> {
+pub(crate) fn dev_group() -> &'static AttrGroup {
     &dev_group::GROUP
 }
 
 /// The slot whose member directory is `dir` (`dev-<name>`).
 fn slot_of_dir(a: &Array, dir: &str) -> Option<u32> {
     let name = dir.strip_prefix("dev-")?;
-    (0..MAX_MIRRORS).find(|&i| {
-        let found = a.slot_get_present(i).map(|m| m.name() == name);
-        if found.is_some() {
-            a.slot_put(i);
-        }
-        found == Some(true)
-    })
+    (0..MAX_MIRRORS).find(|&i| a.slot_get_present(i).is_some_and(|m| m.name() == name))
 }
 
 fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
@@ -165,8 +159,7 @@ attribute_group!(
 );
 
 /// The groups of md/.
-pub(crate) static GROUPS: [&SyncPtr<kernel::bindings::attribute_group>; 2] =
-    [&md_group::GROUP, &bitmap_group::GROUP];
+pub(crate) static GROUPS: [&AttrGroup; 2] = [&md_group::GROUP, &bitmap_group::GROUP];
 
 fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
     let st = a.state();
@@ -327,7 +320,7 @@ impl Array {
                 // for this handler and `hot_remove` may wait for `config`;
                 // the lookup of the device only tries it.
                 let cfg = self.config.try_lock().ok_or(EBUSY)?;
-                let dev = self.member_locked(&cfg, slot).ok_or(ENODEV)?.dev();
+                let dev = self.slot_get_present(slot).ok_or(ENODEV)?.dev();
                 drop(cfg);
                 self.hot_remove(dev)
             }
@@ -336,9 +329,10 @@ impl Array {
                 if !st.faulty(slot) {
                     return Err(EINVAL);
                 }
+                // The slot's device now, not after a member change.
                 let dev = {
-                    let cfg = self.config.try_lock().ok_or(EBUSY)?;
-                    self.member_locked(&cfg, slot).ok_or(ENODEV)?.dev()
+                    let _cfg = self.config.try_lock().ok_or(EBUSY)?;
+                    self.slot_get_present(slot).ok_or(ENODEV)?.dev()
                 };
                 self.hot_add(dev)
             }

@@ -5,11 +5,13 @@
 //! C headers: [`include/linux/bio.h`](srctree/include/linux/bio.h),
 //! [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
 
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
-use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use kernel::{bindings, error::to_result, prelude::*, sync::ArcBorrow, types::Opaque};
 
 use super::ffi;
-use super::member::Member;
+use super::member::{Member, MemberRef, MemberSlot};
 
 /// Completion status of a bio (`blk_status_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,17 +72,17 @@ impl Bio {
     /// # Safety
     ///
     /// `ptr` points to a live bio whose completion the caller hands to fr1.
-    pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Bio> {
+    pub(super) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Bio> {
         NonNull::new(ptr).map(Bio)
     }
 
     /// The raw pointer, still owned by `self`.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::bio {
+    pub(super) fn as_ptr(&self) -> *mut bindings::bio {
         self.0.as_ptr()
     }
 
     /// Gives up ownership without completing the bio.
-    pub(crate) fn into_raw(self) -> *mut bindings::bio {
+    pub(super) fn into_raw(self) -> *mut bindings::bio {
         self.0.as_ptr()
     }
 
@@ -159,13 +161,8 @@ impl Bio {
         self.opf() & ffi::FR1_REQ_RAHEAD != 0
     }
 
-    /// The completion status of a finished bio.
-    pub(crate) fn status(&self) -> Status {
-        Status(self.raw().bi_status)
-    }
-
-    /// Sets the completion callback and its data.
-    pub(crate) fn set_end_io(
+    /// Sets the completion callback and its data (for `sys/`).
+    pub(super) fn set_end_io(
         &mut self,
         end_io: unsafe extern "C" fn(*mut bindings::bio),
         private: *mut c_void,
@@ -262,12 +259,6 @@ impl Bio {
         unsafe { bindings::bio_put(p) };
         ret == 0
     }
-
-    /// Drops fr1's reference to a finished clone.
-    pub(crate) fn put(self) {
-        // SAFETY: fr1 allocated the clone and holds its only reference.
-        unsafe { bindings::bio_put(self.into_raw()) };
-    }
 }
 
 /// A bio set whose bios carry `T` in front of them (`front_pad`): the
@@ -276,8 +267,10 @@ impl Bio {
 /// # Invariants
 ///
 /// `inner` is initialised by `bioset_init` with a front pad of
-/// `size_of::<T>()` bytes and exited exactly once, on drop.
+/// `size_of::<T>()` bytes and exited exactly once, on drop. It is the first
+/// field (`repr(C)`): a clone's `bi_pool` is the address of its `BioSet`.
 #[pin_data(PinnedDrop)]
+#[repr(C)]
 pub(crate) struct BioSet<T> {
     #[pin]
     inner: Opaque<bindings::bio_set>,
@@ -295,6 +288,8 @@ const POOL_SIZE: u32 = 2;
 impl<T> BioSet<T> {
     /// Creates a bio set whose clones are preceded by a `T`.
     pub(crate) fn new() -> impl PinInit<Self, Error> {
+        // Bios follow the front pad: it must keep them aligned.
+        const { assert!(core::mem::size_of::<T>() % core::mem::align_of::<bindings::bio>() == 0) };
         try_pin_init!(Self {
             inner <- Opaque::try_ffi_init(|p: *mut bindings::bio_set| {
                 // SAFETY: `p` is valid, zero-initialisable storage for a
@@ -314,10 +309,17 @@ impl<T> BioSet<T> {
         })
     }
 
-    /// Clones `src` for `member`, sharing its data pages. Never fails: the
-    /// allocation (GFP_NOIO) may sleep, backed by the set's mempool.
-    /// Returns the clone and its (uninitialised) context.
-    pub(crate) fn clone_for(&self, src: &Bio, member: &Member) -> (Bio, NonNull<T>) {
+    /// Clones `src` for `member`, sharing its data pages, to be sent with
+    /// [`Bio::submit_wait`] (process context; the caller keeps the member
+    /// open until then). Never fails: the allocation (GFP_NOIO) may sleep,
+    /// backed by the set's mempool.
+    pub(crate) fn clone_sync(&self, src: &Bio, member: &Member) -> Bio {
+        self.clone_for(src, member).0
+    }
+
+    /// As [`BioSet::clone_sync`]; also returns the clone's (uninitialised)
+    /// front pad.
+    fn clone_for(&self, src: &Bio, member: &Member) -> (Bio, NonNull<T>) {
         // SAFETY: `src` is live, the member's bdev is open, and `inner` is an
         // initialised bio set. With GFP_NOIO (which includes
         // __GFP_DIRECT_RECLAIM) the mempool-backed allocation cannot fail.
@@ -349,7 +351,7 @@ impl<T> BioSet<T> {
     /// # Safety
     ///
     /// `bio` was allocated by [`BioSet::clone_for`] of a `BioSet<T>`.
-    pub(crate) unsafe fn ctx_of(bio: *mut bindings::bio) -> NonNull<T> {
+    unsafe fn ctx_of(bio: *mut bindings::bio) -> NonNull<T> {
         // SAFETY: By the safety requirements the front pad holds a `T`.
         unsafe {
             NonNull::new_unchecked(bio.cast::<u8>().sub(core::mem::size_of::<T>()).cast::<T>())
@@ -498,5 +500,399 @@ impl<T> BioSet<T> {
             }
         }
         Some(Bio(bio))
+    }
+}
+
+// ---- fanning a bio out to clones (md's r1bio, without its allocation) ----
+//
+// Protocol (clone completions): an owner sends one upper ("master") bio as
+// clones to one or more members with a [`FanOut`] (process context, from
+// `submit_bio` or a worker). The first clone's front pad holds the
+// [`Group`]: the master, the state the clones share, and `remaining`, which
+// counts the clones in flight plus one for the sender. Each clone holds a
+// counted member reference ([`MemberRef`]) for its whole flight.
+//
+// - A clone's completion (any context, interrupt included) calls
+//   [`CloneOwner::clone_done`] with its tag and status, *then* releases its
+//   member reference, puts the clone unless it is the first, and decrements
+//   `remaining`; the decrement is its last access to the group.
+// - The sender drops its count when every clone was sent
+//   ([`FanOut::finish`]); so the group cannot finish while clones are still
+//   being added.
+// - Whoever brings `remaining` to zero calls [`CloneOwner::group_done`]
+//   with a [`Finished`] that owns the master, the shared state and the first
+//   clone: no clone of the group is left in flight, nothing else can reach
+//   the group, and the master ends exactly once (by [`Finished::end`], or
+//   with an I/O error if a `Finished` is dropped).
+//
+// Finished groups may wait on a [`FinishedStack`] (lock-free, any context)
+// for a worker. The owner drains its I/O before it is dropped, so a clone's
+// completion never outlives the owner, its bio set or its member slots.
+
+/// An owner of a bio set whose clones it fans out: what runs when they
+/// complete.
+///
+/// # Safety
+///
+/// Implementors guarantee that every `Self` lives in an `Arc`; that
+/// `BIOSET_OFFSET` is the offset in `Self` of a pinned
+/// `BioSet<Pad<Self::Shared>>` field; that a `Self` is dropped only after
+/// every clone of that set completed; and that every [`MemberSlot`] whose
+/// references are sent with [`FanOut::send`] is part of `Self`.
+pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
+    /// What the clones of one master share (read and written through `&`).
+    type Shared: Send + Sync;
+
+    /// `core::mem::offset_of!(Self, <the bio set field>)`.
+    const BIOSET_OFFSET: usize;
+
+    /// A clone sent with `tag` finished with `status` (any context).
+    fn clone_done(this: ArcBorrow<'_, Self>, group: &Group<Self::Shared>, tag: u32, status: Status);
+
+    /// The last clone of a group finished (any context).
+    fn group_done(this: ArcBorrow<'_, Self>, done: Finished<Self::Shared>);
+
+    /// Starts sending `master` to members, with `shared` for its clones.
+    fn fan_out(&self, master: Bio, shared: Self::Shared) -> FanOut<'_, Self> {
+        FanOut {
+            owner: self,
+            start: Some((master, shared)),
+            group: None,
+        }
+    }
+
+    /// The bio set at `BIOSET_OFFSET`.
+    fn clone_set(&self) -> &BioSet<Pad<Self::Shared>> {
+        // SAFETY: By the trait's safety requirements a live bio set is at
+        // that offset of `self`.
+        unsafe {
+            &*core::ptr::from_ref(self)
+                .cast::<u8>()
+                .add(Self::BIOSET_OFFSET)
+                .cast::<BioSet<Pad<Self::Shared>>>()
+        }
+    }
+}
+
+/// The front pad of a fanned-out clone.
+///
+/// # Invariants
+///
+/// For a clone whose `bi_end_io` is [`clone_end_io`]: `held` came from
+/// [`MemberRef::into_raw`] and is released once, by the completion; `group`
+/// points to the group's storage in the first clone's pad, initialised and
+/// live until the group finished.
+#[repr(C)]
+pub(crate) struct Pad<S> {
+    held: *const MemberSlot,
+    group: *const Group<S>,
+    tag: u32,
+    storage: MaybeUninit<Group<S>>,
+}
+
+/// What the clones of one master share: the master itself, the owner's
+/// shared state and the count of clones in flight.
+pub(crate) struct Group<S> {
+    master: Bio,
+    primary: NonNull<bindings::bio>,
+    remaining: AtomicU32,
+    next: AtomicPtr<Group<S>>,
+    shared: S,
+}
+
+// SAFETY: The master is only read through `&`; `S` is `Sync`; the other
+// fields are atomics or immutable.
+unsafe impl<S: Sync> Sync for Group<S> {}
+
+impl<S> Group<S> {
+    /// The master bio (in flight: read its range and flags only).
+    pub(crate) fn master(&self) -> &Bio {
+        &self.master
+    }
+
+    /// The owner's shared state.
+    pub(crate) fn shared(&self) -> &S {
+        &self.shared
+    }
+}
+
+/// Sends one master to members: [`FanOut::send`] per member, then
+/// [`FanOut::finish`].
+pub(crate) struct FanOut<'a, O: CloneOwner> {
+    owner: &'a O,
+    /// The master and shared state until the first clone holds them.
+    start: Option<(Bio, O::Shared)>,
+    group: Option<NonNull<Group<O::Shared>>>,
+}
+
+impl<O: CloneOwner> FanOut<'_, O> {
+    /// The master bio.
+    pub(crate) fn master(&self) -> &Bio {
+        match (&self.start, self.group) {
+            (Some((m, _)), _) => m,
+            // SAFETY: The group is live: the sender's count is held.
+            (None, Some(g)) => unsafe { &g.as_ref().master },
+            (None, None) => unreachable!("a fan-out holds its master"),
+        }
+    }
+
+    /// Sends a clone of the master to `member`; its completion reports `tag`.
+    pub(crate) fn send(&mut self, member: MemberRef<'_>, tag: u32) {
+        let set = self.owner.clone_set();
+        let (mut clone, pad) = set.clone_for(self.master(), &member);
+        let pad = pad.as_ptr();
+        let group = match (self.group, self.start.take()) {
+            (Some(g), _) => {
+                // SAFETY: The group is live while the sender's count is held.
+                unsafe { g.as_ref() }
+                    .remaining
+                    .fetch_add(1, Ordering::AcqRel);
+                g
+            }
+            (None, Some((master, shared))) => {
+                // SAFETY: `pad` is the fresh, exclusively owned front pad of
+                // `clone`; the group lives in it until the group finished
+                // (the first clone is put only by `Finished`).
+                let g = unsafe {
+                    let storage = (*pad).storage.as_mut_ptr();
+                    storage.write(Group {
+                        master,
+                        primary: clone.0,
+                        remaining: AtomicU32::new(2),
+                        next: AtomicPtr::new(core::ptr::null_mut()),
+                        shared,
+                    });
+                    NonNull::new_unchecked(storage)
+                };
+                self.group = Some(g);
+                g
+            }
+            (None, None) => unreachable!("a fan-out holds its master"),
+        };
+        // SAFETY: As above: the pad is ours until the clone is submitted.
+        unsafe {
+            (*pad).held = member.into_raw();
+            (*pad).group = group.as_ptr();
+            (*pad).tag = tag;
+        }
+        clone.set_end_io(clone_end_io::<O>, core::ptr::null_mut());
+        clone.submit();
+    }
+
+    /// Every clone was sent: the group finishes when they complete (maybe
+    /// now, in this context). Gives the master and the shared state back if
+    /// no clone was sent.
+    pub(crate) fn finish(mut self) -> core::result::Result<(), (Bio, O::Shared)> {
+        let start = self.start.take();
+        let group = self.group.take();
+        let owner = self.owner;
+        core::mem::forget(self);
+        match (start, group) {
+            (Some(s), _) => Err(s),
+            (None, Some(g)) => {
+                // SAFETY: The sender's count keeps the group live until this
+                // decrement.
+                if unsafe { g.as_ref() }
+                    .remaining
+                    .fetch_sub(1, Ordering::AcqRel)
+                    == 1
+                {
+                    // SAFETY: By the `CloneOwner` requirements the owner lives
+                    // in an `Arc`.
+                    let this = unsafe { ArcBorrow::from_raw(core::ptr::from_ref(owner)) };
+                    O::group_done(this, Finished { group: g });
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl<O: CloneOwner> Drop for FanOut<'_, O> {
+    fn drop(&mut self) {
+        // Not finished (a panic unwinding): never leave the master hanging.
+        let s = FanOut {
+            owner: self.owner,
+            start: self.start.take(),
+            group: self.group.take(),
+        };
+        if let Err((master, _)) = s.finish() {
+            master.end(Status::IOERR);
+        }
+    }
+}
+
+/// A group whose clones all completed: owns the master (which it must end),
+/// the shared state and the first clone.
+///
+/// # Invariants
+///
+/// `group` is the initialised group in the first clone's pad; no clone of
+/// it is in flight and nothing else refers to it.
+pub(crate) struct Finished<S> {
+    group: NonNull<Group<S>>,
+}
+
+// SAFETY: A finished group is owned by one thread at a time; its contents
+// (bios, `S`) may move between threads.
+unsafe impl<S: Send> Send for Finished<S> {}
+
+impl<S> Finished<S> {
+    fn group(&self) -> &Group<S> {
+        // SAFETY: By the type invariants.
+        unsafe { self.group.as_ref() }
+    }
+
+    /// The master bio.
+    pub(crate) fn master(&self) -> &Bio {
+        &self.group().master
+    }
+
+    /// The owner's shared state.
+    pub(crate) fn shared(&self) -> &S {
+        &self.group().shared
+    }
+
+    /// Ends the master with `status` and frees the group.
+    pub(crate) fn end(self, status: Status) {
+        let g = self.group.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: By the type invariants we own the group: its fields are
+        // moved out or dropped once, then the first clone (whose pad holds
+        // the group) is put, which frees it.
+        unsafe {
+            let master = core::ptr::read(&raw const (*g).master);
+            let primary = (*g).primary;
+            core::ptr::drop_in_place(&raw mut (*g).shared);
+            master.end(status);
+            bindings::bio_put(primary.as_ptr());
+        }
+    }
+}
+
+impl<S> Drop for Finished<S> {
+    fn drop(&mut self) {
+        let g = Finished { group: self.group };
+        g.end(Status::IOERR);
+    }
+}
+
+/// Finished groups waiting for a worker: a lock-free stack (push from any
+/// context, take from process context).
+pub(crate) struct FinishedStack<S> {
+    head: AtomicPtr<Group<S>>,
+}
+
+// SAFETY: Groups move through the stack between threads; `S: Send`.
+unsafe impl<S: Send> Send for FinishedStack<S> {}
+// SAFETY: All access is through atomics.
+unsafe impl<S: Send> Sync for FinishedStack<S> {}
+
+impl<S> FinishedStack<S> {
+    /// An empty stack.
+    pub(crate) const fn new() -> Self {
+        FinishedStack {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Pushes a finished group (any context).
+    pub(crate) fn push(&self, done: Finished<S>) {
+        let g = done.group;
+        core::mem::forget(done);
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            // SAFETY: We own the group until the exchange publishes it.
+            unsafe { g.as_ref() }.next.store(head, Ordering::Relaxed);
+            match self
+                .head
+                .compare_exchange(head, g.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Takes every group pushed so far, most recent first.
+    pub(crate) fn take_all(&self) -> FinishedIter<S> {
+        FinishedIter {
+            next: self.head.swap(core::ptr::null_mut(), Ordering::AcqRel),
+        }
+    }
+}
+
+impl<S> Drop for FinishedStack<S> {
+    fn drop(&mut self) {
+        // Normally empty (the owner drained its I/O): end what is left.
+        for done in self.take_all() {
+            drop(done);
+        }
+    }
+}
+
+/// The groups taken off a [`FinishedStack`].
+pub(crate) struct FinishedIter<S> {
+    next: *mut Group<S>,
+}
+
+impl<S> Iterator for FinishedIter<S> {
+    type Item = Finished<S>;
+
+    fn next(&mut self) -> Option<Finished<S>> {
+        let g = NonNull::new(self.next)?;
+        // SAFETY: Groups on the taken stack are owned by this iterator.
+        self.next = unsafe { g.as_ref() }.next.load(Ordering::Relaxed);
+        Some(Finished { group: g })
+    }
+}
+
+impl<S> Drop for FinishedIter<S> {
+    fn drop(&mut self) {
+        for done in self.by_ref() {
+            drop(done);
+        }
+    }
+}
+
+/// Completion of a fanned-out clone (any context).
+///
+/// # Safety
+///
+/// Set only by [`FanOut::send`], on clones of `O`'s bio set whose pad it
+/// initialised.
+unsafe extern "C" fn clone_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
+    // SAFETY: By the safety requirements the pad is initialised (`Pad`
+    // invariants) and the group is live until `remaining` is decremented.
+    let (held, tag, group, status, pool) = unsafe {
+        let pad = BioSet::<Pad<O::Shared>>::ctx_of(bio).as_ptr();
+        (
+            (*pad).held,
+            (*pad).tag,
+            &*(*pad).group,
+            Status((*bio).bi_status),
+            (*bio).bi_pool,
+        )
+    };
+    // SAFETY: The clone came from the owner's bio set (`bi_pool`), the first
+    // field of a `BioSet` at `BIOSET_OFFSET` in an owner that lives in an
+    // `Arc` and outlives its clones (`CloneOwner` requirements).
+    let this = unsafe { ArcBorrow::from_raw(pool.cast::<u8>().sub(O::BIOSET_OFFSET).cast::<O>()) };
+    O::clone_done(this, group, tag, status);
+    // SAFETY: By the `Pad` invariants; the member slot is part of the owner.
+    unsafe { MemberRef::release_raw(held) };
+    if group.primary.as_ptr() != bio {
+        // SAFETY: A clone other than the first is ours to put, now that its
+        // pad was read.
+        unsafe { bindings::bio_put(bio) };
+    }
+    if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        O::group_done(
+            this,
+            Finished {
+                group: NonNull::from(group),
+            },
+        );
     }
 }

@@ -174,7 +174,10 @@ impl Disk {
     /// Stacks the limits of `members` onto the disk's queue, under a frozen
     /// queue: no bio is being split while the limits change, and every bio
     /// split afterwards fits every member (seed 003's "bio too big").
-    pub(crate) fn stack_limits<'a>(&self, members: impl Iterator<Item = &'a Member>) -> Result {
+    pub(crate) fn stack_limits<M: core::ops::Deref<Target = Member>>(
+        &self,
+        members: impl Iterator<Item = M>,
+    ) -> Result {
         // SAFETY: The disk and its queue are live.
         let q = unsafe { (*self.as_ptr()).queue };
         // SAFETY: `q` is live; this takes `q->limits_lock` until commit or cancel.

@@ -6,6 +6,7 @@
 //! C header: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use kernel::{bindings, error::from_err_ptr, prelude::*};
 
 use super::ffi;
@@ -127,5 +128,170 @@ impl Drop for Member {
         }
         // SAFETY: By the type invariants `file` is open; it is released once.
         unsafe { bindings::bdev_fput(self.file.as_ptr()) };
+    }
+}
+
+/// A place for one member that the data path takes counted references on:
+/// the pointer and the reference count travel together.
+///
+/// Protocol (slot references): a bio, a resync copy or an inspector takes a
+/// reference with [`MemberSlot::get`] (any context, never sleeps): it
+/// increments `refs`, *then* asks the caller whether the slot may be used
+/// (the caller's state word), *then* loads `member`. [`MemberSlot::take`]
+/// (process context; the owner's control path, which serialises it with
+/// [`MemberSlot::install`]) swaps `member` to null, *then* reads `refs`: at
+/// zero the member is the caller's; otherwise it puts the member back and
+/// answers `EBUSY` (md's rule for removing a member with I/O on it). All of
+/// it is sequentially consistent, so a taker either sees the null or its
+/// increment is seen by `take`: a member is never freed under a reference.
+/// A reference handed to a clone ([`super::bio::FanOut::send`]) is dropped
+/// by the clone's completion (interrupt context) after the owner's handler
+/// ran, never earlier: the device stays open while a bio is in flight on it.
+///
+/// # Invariants
+///
+/// `member` is null or comes from `KBox::into_raw` and is owned by the slot;
+/// it is freed only by the caller of a successful `take` or by `drop`, and
+/// only while `refs` is zero.
+pub(crate) struct MemberSlot {
+    member: AtomicPtr<Member>,
+    refs: AtomicU32,
+}
+
+impl MemberSlot {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        MemberSlot {
+            member: AtomicPtr::new(core::ptr::null_mut()),
+            refs: AtomicU32::new(0),
+        }
+    }
+
+    /// A counted reference to the member if there is one and `usable`
+    /// (called after the count was taken) says the slot may serve now.
+    pub(crate) fn get(&self, usable: impl FnOnce() -> bool) -> Option<MemberRef<'_>> {
+        self.refs.fetch_add(1, Ordering::SeqCst);
+        let p = if usable() {
+            self.member.load(Ordering::SeqCst)
+        } else {
+            core::ptr::null_mut()
+        };
+        let Some(p) = NonNull::new(p) else {
+            self.release();
+            return None;
+        };
+        // SAFETY: Our count came before the load that saw `p`, so by the
+        // protocol `take` cannot have returned it, and it is not freed before
+        // the count is released.
+        let member = unsafe { p.as_ref() };
+        Some(MemberRef { slot: self, member })
+    }
+
+    /// References held (md's `nr_pending`: bios in flight on the member).
+    pub(crate) fn refs(&self) -> u32 {
+        self.refs.load(Ordering::Relaxed)
+    }
+
+    fn release(&self) {
+        self.refs.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Puts `member` in the empty slot; gives it back if the slot is full.
+    pub(crate) fn install(&self, member: KBox<Member>) -> core::result::Result<(), KBox<Member>> {
+        let p = KBox::into_raw(member);
+        match self.member.compare_exchange(
+            core::ptr::null_mut(),
+            p,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => Ok(()),
+            // SAFETY: `p` came from `KBox::into_raw` just above and was not
+            // published.
+            Err(_) => Err(unsafe { KBox::from_raw(p) }),
+        }
+    }
+
+    /// Takes the member out if no reference is held: `ENXIO` if the slot is
+    /// empty, `EBUSY` if references are held (the member stays).
+    pub(crate) fn take(&self) -> Result<KBox<Member>> {
+        let p = self.member.swap(core::ptr::null_mut(), Ordering::SeqCst);
+        if p.is_null() {
+            return Err(ENXIO);
+        }
+        if self.refs.load(Ordering::SeqCst) != 0 {
+            // Installs are serialised with takes by the owner, so the slot
+            // is still empty; were it not, keeping the member (a leak) is
+            // the only safe answer.
+            let _ = self.member.compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            return Err(EBUSY);
+        }
+        // SAFETY: By the protocol no reference reaches `p` any more (the
+        // count was zero after it was unpublished), and it came from
+        // `KBox::into_raw`.
+        Ok(unsafe { KBox::from_raw(p) })
+    }
+}
+
+impl Drop for MemberSlot {
+    fn drop(&mut self) {
+        let p = *self.member.get_mut();
+        if !p.is_null() && *self.refs.get_mut() == 0 {
+            // SAFETY: `&mut self`: no reference is held, and by the type
+            // invariants the slot owns `p`.
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}
+
+/// A counted reference to a slot's member: the device stays open (its slot
+/// cannot be emptied) while this lives.
+pub(crate) struct MemberRef<'a> {
+    slot: &'a MemberSlot,
+    member: &'a Member,
+}
+
+impl MemberRef<'_> {
+    /// Gives up the guard without releasing the count: the slot's address,
+    /// for [`MemberRef::release_raw`] by a bio's completion.
+    pub(super) fn into_raw(self) -> *const MemberSlot {
+        let slot = core::ptr::from_ref(self.slot);
+        core::mem::forget(self);
+        slot
+    }
+
+    /// Releases a count given up by [`MemberRef::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `slot` came from `into_raw`, is still alive, and is released once.
+    pub(super) unsafe fn release_raw(slot: *const MemberSlot) {
+        // SAFETY: By the safety requirements.
+        unsafe { (*slot).release() };
+    }
+}
+
+impl core::ops::Deref for MemberRef<'_> {
+    type Target = Member;
+
+    fn deref(&self) -> &Member {
+        self.member
+    }
+}
+
+impl AsRef<Member> for MemberRef<'_> {
+    fn as_ref(&self) -> &Member {
+        self.member
+    }
+}
+
+impl Drop for MemberRef<'_> {
+    fn drop(&mut self) {
+        self.slot.release();
     }
 }

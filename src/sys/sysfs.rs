@@ -64,6 +64,9 @@ pub(crate) struct SyncPtr<T>(pub(crate) T);
 // SAFETY: Immutable tables of pointers to immutable statics.
 unsafe impl<T> Sync for SyncPtr<T> {}
 
+/// An attribute group built by [`attribute_group!`], as its users name it.
+pub(crate) type AttrGroup = SyncPtr<bindings::attribute_group>;
+
 /// Builds a `kobj_attribute` (C's `__ATTR`).
 pub(crate) const fn kattr(
     def: &AttrDef,
