@@ -478,9 +478,14 @@ fn detail(array: &str, as_json: bool) -> Result<(), Error> {
             .disk_info(n)
             .map_err(fail(format!("GET_DISK_INFO {n}"), "is the array stopping?"))?;
         if d.state & abi::MD_DISK_REMOVED == 0 {
+            let name = dev::name_of(d.major, d.minor);
+            let state = format!("dev-{}/state", name.trim_start_matches("/dev/"));
+            let behind = crate::sysfs::read(array, &state)
+                .is_some_and(|s| s.split(',').any(|w| w == "behind"));
             rows.push(report::Row {
                 disk: d,
-                name: dev::name_of(d.major, d.minor),
+                name,
+                behind,
             });
         }
     }
@@ -496,6 +501,9 @@ fn detail(array: &str, as_json: bool) -> Result<(), Error> {
             "coarse",
             "bytes",
             "resync_copied_bytes",
+            "backlog",
+            "behind_writes",
+            "behind_bytes",
         ]
         .iter()
         .map(|a| {

@@ -16,7 +16,8 @@ pub(crate) struct Extra {
     pub(crate) progress: Option<String>,
     /// `sync_completed` in sectors.
     pub(crate) completed: Option<(u64, u64)>,
-    /// bitmap/: chunksize, bits, pages, coarse, bytes, resync_copied_bytes.
+    /// bitmap/: chunksize, bits, pages, coarse, bytes, resync_copied_bytes,
+    /// backlog, behind_writes, behind_bytes.
     pub(crate) bitmap: Vec<u64>,
     /// `mismatch_cnt`.
     pub(crate) mismatches: Option<u64>,
@@ -32,6 +33,8 @@ impl Extra {
 pub(crate) struct Row {
     pub(crate) disk: MduDiskInfo,
     pub(crate) name: String,
+    /// fr1's ahead/behind: writes only mark the leg's bitmap for now.
+    pub(crate) behind: bool,
 }
 
 fn state_words(state: i32) -> Vec<&'static str> {
@@ -50,6 +53,14 @@ fn state_words(state: i32) -> Vec<&'static str> {
     }
     if state & (abi::MD_DISK_FAULTY | abi::MD_DISK_SYNC) == 0 {
         w.push("spare");
+    }
+    w
+}
+
+fn row_words(r: &Row) -> Vec<&'static str> {
+    let mut w = state_words(r.disk.state);
+    if r.behind {
+        w.push("behind");
     }
     w
 }
@@ -107,6 +118,15 @@ pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row], x: &Extra) -> St
             x.bm(3)
         );
         let _ = writeln!(o, "     Resync Copied : {} bytes in all", x.bm(5));
+        if x.bm(6) > 0 {
+            let _ = writeln!(
+                o,
+                "      Write Behind : backlog {}, {} writes ({} bytes) in flight",
+                x.bm(6),
+                x.bm(7),
+                x.bm(8)
+            );
+        }
     }
     let _ = writeln!(o);
     let _ = writeln!(o, "    Number   Major   Minor   RaidDevice State");
@@ -120,7 +140,7 @@ pub(crate) fn human(path: &str, a: &MduArrayInfo, rows: &[Row], x: &Extra) -> St
                     r.disk.major,
                     r.disk.minor,
                     slot,
-                    state_words(r.disk.state).join(" "),
+                    row_words(r).join(" "),
                     r.name
                 );
             }
@@ -221,6 +241,7 @@ mod tests {
                     state: 6,
                 },
                 name: "/dev/vda".into(),
+                behind: false,
             },
             Row {
                 disk: MduDiskInfo {
@@ -231,6 +252,7 @@ mod tests {
                     state: 1,
                 },
                 name: "/dev/vdb".into(),
+                behind: false,
             },
         ];
         (a, rows)

@@ -65,6 +65,10 @@ impl Array {
             }
             let piece = (sectors - sector).min(REGION_SECTORS - sector % REGION_SECTORS);
             let bucket = self.interlock_raise(sector);
+            // Every leg compared holds the region's latest data: behind
+            // writes still landing there are waited for (none starts while
+            // the region is held).
+            self.wait_behind(sector, piece, u32::MAX);
             let st = self.state();
             let mut primary: Option<u32> = None;
             for slot in 0..raid_disks {

@@ -13,17 +13,25 @@ use kernel::{
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
+use crate::logic::behind::{Route, Why};
 use crate::logic::interlock::{bucket_of, REGION_SECTORS};
 use crate::logic::slots::FailError;
 use crate::sys::bio::{
     Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, PageBuf, Status,
 };
+use crate::sys::member::MemberSlot;
 
 /// What the clones of one master bio share (in the first clone's front
 /// pad, see `sys::bio`'s protocol comment).
 pub(crate) struct IoState {
     /// A write (else a read, served by one member).
     write: bool,
+    /// Behind writes (`array/behind.rs`): the legs this copy goes to, else 0.
+    behind: u32,
+    /// Behind writes: when the copy was sent (monotonic ns).
+    start_ns: u64,
+    /// Behind writes: the copy's entry in the flights table.
+    flight: u32,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
     bucket: u32,
     /// Reads: the slots tried so far.
@@ -43,6 +51,9 @@ impl IoState {
     fn write(bucket: u32) -> Self {
         IoState {
             write: true,
+            behind: 0,
+            start_ns: 0,
+            flight: 0,
             bucket,
             tried: 0,
             slot: 0,
@@ -52,9 +63,21 @@ impl IoState {
         }
     }
 
+    fn behind(flight: u32, legs: u32) -> Self {
+        IoState {
+            behind: legs,
+            start_ns: crate::sys::time::monotonic_ns(),
+            flight,
+            ..IoState::write(NO_BUCKET)
+        }
+    }
+
     fn read(slot: u32) -> Self {
         IoState {
             write: false,
+            behind: 0,
+            start_ns: 0,
+            flight: 0,
             bucket: NO_BUCKET,
             tried: 1 << slot,
             slot,
@@ -81,6 +104,10 @@ unsafe impl CloneOwner for Array {
 
     const BIOSET_OFFSET: usize = core::mem::offset_of!(Array, bioset);
 
+    fn member_slot(&self, slot: u32) -> Option<&MemberSlot> {
+        self.slot.get(slot as usize).map(|s| &s.member)
+    }
+
     fn clone_done(this: ArcBorrow<'_, Array>, group: &Group<IoState>, slot: u32, status: Status) {
         let st = group.shared();
         if !st.write {
@@ -98,10 +125,23 @@ unsafe impl CloneOwner for Array {
             // touched.
             st.notsupp.fetch_or(1 << slot, Ordering::AcqRel);
         } else {
-            match this.fail_slot(slot, "write error") {
+            let why = if st.behind != 0 {
+                "behind write error"
+            } else {
+                "write error"
+            };
+            match this.fail_slot(slot, why) {
                 Ok(()) | Err(FailError::AlreadyFaulty) => {
                     this.record_missed_write(1 << slot, master.sector(), master.sectors())
                 }
+                // The caller was told the write succeeded, and the last
+                // in-sync copy does not have it.
+                Err(FailError::LastInSync) if st.behind != 0 => pr_err!(
+                    "{}: behind write to the last in-sync member failed: {} sectors at {} lost\n",
+                    this.name_str(),
+                    master.sectors(),
+                    master.sector()
+                ),
                 // The last copy: keep it, the error goes up (unless another
                 // in-sync member wrote the data).
                 Err(FailError::LastInSync) | Err(FailError::Empty) => {}
@@ -121,6 +161,15 @@ unsafe impl CloneOwner for Array {
                 // Already queued is fine: the worker takes the whole stack.
                 let _ = workqueue::system().enqueue::<Arc<Array>, RETRY_WORK>(this.into());
             }
+            return;
+        }
+        if st.behind != 0 {
+            // The copy's group: the upper bio ended long ago.
+            let (flight, legs, start) = (st.flight, st.behind, st.start_ns);
+            let sectors = done.master().sectors();
+            done.end(Status::OK);
+            this.behind_end(flight, sectors, legs, start);
+            this.end_master();
             return;
         }
         // Members without the operation: the array stops advertising it
@@ -212,24 +261,114 @@ impl Array {
             NO_BUCKET
         };
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
+        let (mut behind, mut skipped) = self.route_write(&master, raid_disks);
+        // The copy is made and published before any clone of the upper bio
+        // is sent: once the upper bio ends its pages are the caller's again,
+        // and a later write of the same blocks must see it in flight.
+        let mut copy = None;
+        if behind != 0 {
+            if let Some(c) = self.behind_set.copy_of(&master) {
+                match self.behind_start(sector, sectors, behind) {
+                    Some(flight) => copy = Some((c, flight)),
+                    None => c.end(Status::OK),
+                }
+            }
+        }
+        if behind != 0 && copy.is_none() {
+            // No memory (or room) for it: the legs go behind, or, holding
+            // the last readable copy, get the write as mirrors.
+            for slot in (0..MAX_MIRRORS).filter(|s| behind & (1 << s) != 0) {
+                if self.go_behind(slot, Why::NoMemory) {
+                    skipped |= 1 << slot;
+                }
+            }
+            behind = 0;
+        }
+        let mut missed = skipped;
+        if let Some((copy, flight)) = copy {
+            missed |= self.send_behind(copy, flight, behind);
+        }
         let mut out = self.fan_out(master, IoState::write(bucket));
-        let mut missed = 0u32;
-        for slot in 0..raid_disks {
-            match self.slot_get(slot, true) {
-                Some(member) => out.send(member, slot),
-                None => missed |= 1 << slot,
+        for slot in (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0) {
+            if !out.send(slot, || self.state().writable(slot)) {
+                missed |= 1 << slot;
             }
         }
         // Before the write can finish (the fan-out's own count): a freezer
-        // that saw the write drained also sees what it missed.
+        // that saw the write drained also sees what it missed. Clones sent
+        // from `submit_bio` wait on the block layer's list until it returns,
+        // so this is also before the data reaches any member (which
+        // `readd::sample_matches` relies on).
         if missed != 0 && sectors > 0 {
             self.record_missed_write(missed, sector, sectors);
+        }
+        if skipped != 0 {
+            self.behind_skipped(skipped, sectors * 512);
         }
         if let Err((master, _)) = out.finish() {
             master.end(Status::IOERR);
             self.end_write(bucket);
             self.end_master();
         }
+    }
+
+    /// Which working legs get this write behind, and which skip it (behind
+    /// legs, whose bitmap records it): `logic::behind::route`.
+    fn route_write(&self, master: &Bio, raid_disks: u32) -> (u32, u32) {
+        let st = self.state();
+        let (mut behind, mut skipped) = (0u32, 0u32);
+        let legs = (0..raid_disks).filter(|&s| st.writable(s));
+        let fast_in_sync = legs
+            .clone()
+            .any(|s| !st.write_mostly(s) && st.readable(s) && self.takes_writes(s));
+        let (sector, sectors) = (master.sector(), master.sectors());
+        let overlap = self.behind_overlap(sector, sectors);
+        for slot in legs {
+            if !st.write_mostly(slot) && overlap & (1 << slot) == 0 {
+                if !self.takes_writes(slot) {
+                    skipped |= 1 << slot;
+                }
+                continue;
+            }
+            match self.route_behind(slot, master.is_data_write(), fast_in_sync, overlap) {
+                Route::Mirror => {}
+                Route::Behind => behind |= 1 << slot,
+                Route::Skip => skipped |= 1 << slot,
+                Route::GoBehind(why) => {
+                    if self.go_behind(slot, why) {
+                        skipped |= 1 << slot;
+                    } else if why == Why::Overlap {
+                        // The last readable copy: the write must not
+                        // overtake the older one there, so it waits (md's
+                        // rule), then reaches the leg as a mirror.
+                        self.wait_behind(sector, sectors, 1 << slot);
+                    }
+                }
+            }
+        }
+        (behind, skipped)
+    }
+
+    /// Sends `copy` (its entry in the flights table: `flight`) to the legs
+    /// `legs` as behind writes (see `array/behind.rs`). Returns the legs it
+    /// did not reach: their bitmap must record the write.
+    fn send_behind(&self, copy: Bio, flight: u32, legs: u32) -> u32 {
+        // A master count of its own: `stop` drains it.
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let sectors = copy.sectors();
+        let mut out = self.fan_out(copy, IoState::behind(flight, legs));
+        let mut missed = 0;
+        for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
+            if !out.send(slot, || self.state().writable(slot)) {
+                missed |= 1 << slot;
+            }
+        }
+        if let Err((copy, st)) = out.finish() {
+            copy.end(Status::OK);
+            self.behind_end(flight, sectors, legs, st.start_ns);
+            self.end_master();
+        }
+        missed
     }
 
     /// A write finished: releases its interlock bucket and the freeze count.
@@ -255,34 +394,60 @@ impl Array {
         m
     }
 
-    fn read(&self, master: Bio) {
-        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
+    fn read(&self, mut master: Bio) {
         let (sector, sectors) = (master.sector(), master.sectors());
         let first_only = self.resync_pending.load(Ordering::Relaxed);
         let mut exclude = 0u32;
         loop {
-            let mirrors = self.mirrors();
-            let Some(slot) = balance::choose(&mirrors[..raid_disks], sector, exclude, first_only)
-            else {
+            let Some(slot) = self.choose_read(sector, sectors, exclude, first_only) else {
                 master.end(Status::IOERR);
                 self.end_master();
                 return;
             };
-            let slot = slot as u32;
-            let Some(member) = self.slot_get(slot, false) else {
-                exclude |= 1 << slot;
-                continue;
-            };
-            self.slot[slot as usize]
-                .next_seq
-                .store(sector + sectors, Ordering::Relaxed);
             let mut out = self.fan_out(master, IoState::read(slot));
-            out.send(member, slot);
-            if let Err((master, _)) = out.finish() {
-                master.end(Status::IOERR);
-                self.end_master();
+            if out.send(slot, || self.state().readable(slot)) {
+                self.slot[slot as usize]
+                    .next_seq
+                    .store(sector + sectors, Ordering::Relaxed);
             }
-            return;
+            match out.finish() {
+                Ok(()) => return,
+                // Gone since it was chosen: another one.
+                Err((m, _)) => {
+                    master = m;
+                    exclude |= 1 << slot;
+                }
+            }
+        }
+    }
+
+    /// The leg to read `sectors` at `sector` from, not in `exclude`: never
+    /// one where an overlapping behind write is in flight (`array/behind.rs`).
+    /// If only such legs could serve (or, reading the first leg only, the
+    /// first is one), sleeps until their behind writes landed (process
+    /// context).
+    pub(super) fn choose_read(
+        &self,
+        sector: u64,
+        sectors: u64,
+        exclude: u32,
+        first_only: bool,
+    ) -> Option<u32> {
+        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
+        loop {
+            let mirrors = self.mirrors();
+            let mirrors = &mirrors[..raid_disks];
+            let avoid = self.behind_overlap(sector, sectors);
+            let any = balance::choose(mirrors, sector, exclude, first_only)? as u32;
+            if avoid & (1 << any) == 0 {
+                return Some(any);
+            }
+            if !first_only {
+                if let Some(s) = balance::choose(mirrors, sector, exclude | avoid, false) {
+                    return Some(s as u32);
+                }
+            }
+            self.wait_behind(sector, sectors, avoid);
         }
     }
 
@@ -302,6 +467,8 @@ impl Array {
         let mut status = Status::OK;
         for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
             let Some(m) = self.slot_get(slot, true) else {
+                // It failed or left since: its bitmap gets the range.
+                self.record_missed_write(1 << slot, sector, sectors);
                 continue;
             };
             let mut at = 0;
@@ -341,7 +508,6 @@ impl Array {
         let master = done.master();
         let (failed_slot, mut tried) = (done.shared().slot, done.shared().tried);
         let (sector, sectors) = (master.sector(), master.sectors());
-        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
         let failed_name = self.slot_name(failed_slot);
         pr_warn!(
             "{}: read error on {} at sector {} ({} sectors), redirecting to another mirror\n",
@@ -356,8 +522,7 @@ impl Array {
         // overwritten on the failed member by the older data.
         let frozen = self.freeze();
         let status = loop {
-            let Some(slot) = balance::choose(&self.mirrors()[..raid_disks], sector, tried, false)
-            else {
+            let Some(slot) = self.choose_read(sector, sectors, tried, false) else {
                 pr_err!(
                     "{}: unrecoverable read error at sector {} ({} sectors)\n",
                     self.name_str(),
@@ -366,7 +531,6 @@ impl Array {
                 );
                 break Status::IOERR;
             };
-            let slot = slot as u32;
             tried |= 1 << slot;
             let Some(member) = self.slot_get(slot, false) else {
                 continue;
@@ -429,7 +593,8 @@ impl Array {
     //   then reads `frozen`: zero, it goes on; else it withdraws its count
     //   (waking the freezer) and sleeps on `freeze_cv` until `frozen` is
     //   zero, then retries. The count is dropped by the write's last clone
-    //   completion (interrupt context), after the bitmap was updated for
+    //   completion (interrupt context; or by the sender itself, in
+    //   `FanOut::finish`, if the clones were faster), after the bitmap was updated for
     //   every member it missed. A write-zeroes that some members lack stays
     //   counted until the zero-fill worker wrote their zeroes (the worker
     //   never freezes, so this drain ends too).

@@ -14,6 +14,7 @@
 //! `config` (a mutex) serialises every state change made by the control
 //! path (ioctls, sysfs stores).
 
+mod behind;
 mod check;
 pub(crate) mod io;
 pub(crate) mod ioctl;
@@ -101,18 +102,26 @@ pub(crate) struct Array {
     #[pin]
     drained: Completion,
     openers: AtomicU32,
+    /// Reads that failed and wait for the worker. (Before the bio sets:
+    /// fields drop in order, and a bio set goes last.)
+    retry: FinishedStack<IoState>,
+    /// Write-zeroes bios waiting for zero pages on some members.
+    zero_fill: FinishedStack<IoState>,
     #[pin]
     pub(crate) bioset: BioSet<IoPad>,
     /// Splits of upper bios at region boundaries (its own pool, as md's
     /// `bio_split` set: a split must never wait for a clone's reserve).
     #[pin]
     splits: BioSet<()>,
-    /// Reads that failed and wait for the worker (a lock-free stack).
-    retry: FinishedStack<IoState>,
+    /// Behind copies of writes (`array/behind.rs`; md's own bio set).
+    #[pin]
+    behind_set: BioSet<()>,
+    /// Write-behind and ahead/behind.
+    behind: behind::Behind,
+    #[pin]
+    catch_up_work: Work<Array, { behind::CATCH_UP_WORK }>,
     #[pin]
     retry_work: Work<Array, { io::RETRY_WORK }>,
-    /// Write-zeroes bios waiting for zero pages on some members.
-    zero_fill: FinishedStack<IoState>,
     #[pin]
     zero_fill_work: Work<Array, { io::ZERO_FILL_WORK }>,
     /// Writes wait while this is non-zero (md's freeze_array; see
@@ -149,6 +158,7 @@ pub(crate) struct Array {
 kernel::impl_has_work! {
     impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
     impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
+    impl HasWork<Self, { behind::CATCH_UP_WORK }> for Array { self.catch_up_work }
 }
 
 impl Array {
@@ -183,6 +193,9 @@ impl Array {
                 openers: AtomicU32::new(0),
                 bioset <- BioSet::new(),
                 splits <- BioSet::new(),
+                behind_set <- BioSet::new(),
+                behind: behind::Behind::default(),
+                catch_up_work <- new_work!("fr1::catch_up_work"),
                 retry: FinishedStack::new(),
                 retry_work <- new_work!("fr1::retry_work"),
                 zero_fill: FinishedStack::new(),
@@ -301,11 +314,12 @@ impl Array {
         let s = &self.slot[nd.slot as usize];
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
         s.next_seq.store(0, Ordering::Relaxed);
+        s.behind.reset();
         // Empty (PRESENT clear, checked above under `config`).
         s.member.install(member).map_err(|_| EBUSY)?;
         if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {
             // Cannot happen under `config` (checked above); undo anyway.
-            drop(s.member.take());
+            drop(self.take_member(nd.slot));
             return Err(to_error(e));
         }
         self.add_member_dir(&mut cfg, nd.slot);
@@ -594,6 +608,7 @@ impl Array {
         }
         self.teardown(&mut cfg);
         drop(cfg);
+        self.flush_work();
         crate::registry::remove(self);
         pr_info!(
             "{}: stopped ({} writes missed a member)\n",
@@ -609,6 +624,17 @@ impl Array {
         if cfg.phase != Phase::Stopped {
             self.teardown(&mut cfg);
         }
+        drop(cfg);
+        self.flush_work();
+    }
+
+    /// After the drain: no work item of the array is queued or running any
+    /// more (they see the array stopped and return), so none runs after
+    /// the module is gone. Without `config` held: the catch-up takes it.
+    fn flush_work(&self) {
+        crate::sys::work::flush(&self.retry_work);
+        crate::sys::work::flush(&self.zero_fill_work);
+        crate::sys::work::flush(&self.catch_up_work);
     }
 
     /// Drains I/O, releases the members and deletes the disk (md's order:
@@ -640,10 +666,8 @@ impl Array {
         // No I/O is in flight (drained above) and no new bio reaches a
         // member; only another array's inspection (`would_loop`) may still
         // hold a reference for a moment.
-        for s in self.slot.iter() {
-            while matches!(s.member.take(), Err(e) if e == EBUSY) {
-                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
-            }
+        for slot in 0..MAX_MIRRORS {
+            drop(self.take_member(slot));
         }
         if let Some(d) = cfg.disk.as_mut() {
             d.del();

@@ -154,6 +154,7 @@ impl Array {
             unsafe { bm.set_all() };
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
+        s.behind.reset();
         // Empty: `slot` was chosen free under `config`.
         let installed = s.member.install(member);
         let installed_ok = installed.is_ok();
@@ -163,13 +164,15 @@ impl Array {
         };
         s.tracking.store(true, Ordering::SeqCst);
         s.saved_dev.store(dev.to_kdev(), Ordering::SeqCst);
-        drop(frozen);
         if let Err(e) = attached {
+            // Still frozen: no write has looked at the slot since.
             if installed_ok {
-                drop(s.member.take());
+                drop(self.take_member(slot));
             }
+            drop(frozen);
             return Err(super::to_error(e));
         }
+        drop(frozen);
         crate::registry::new_event();
         self.add_member_dir(cfg, slot);
         pr_info!(

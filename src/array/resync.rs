@@ -10,7 +10,6 @@ use kernel::{prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 use super::progress::SyncJob;
 use super::{Array, Mode, SlotRef};
 use crate::logic::abi::MAX_MIRRORS;
-use crate::logic::balance;
 use crate::logic::interlock::REGION_SECTORS;
 use crate::logic::recovery::{on_landed, Action, Piece, Retire, Stage, Walk};
 use crate::logic::resync::{self as plan, Pace, RangeLog};
@@ -99,7 +98,7 @@ impl Array {
         for slot in 0..raid_disks {
             for _pass in 0..4 {
                 let st = self.state();
-                if !st.writable(slot) || st.in_sync(slot) || kthread::should_stop() {
+                if !self.takes_writes(slot) || st.in_sync(slot) || kthread::should_stop() {
                     break;
                 }
                 if !self.resync_slot(slot) {
@@ -177,7 +176,7 @@ impl Array {
                     self.interlock_lower(bucket);
                 }
             }
-            halted |= retire.failed() || kthread::should_stop() || !self.state().writable(slot);
+            halted |= retire.failed() || kthread::should_stop() || !self.takes_writes(slot);
             // Start copies while lanes are free.
             while !halted && !exhausted {
                 let Some(lane) = jobs.iter().position(Option::is_none) else {
@@ -190,7 +189,7 @@ impl Array {
                     Pace::Drain => break,
                     Pace::Sleep(ms) if idle => {
                         fsleep(Delta::from_millis(ms as i64));
-                        halted |= kthread::should_stop() || !self.state().writable(slot);
+                        halted |= kthread::should_stop() || !self.takes_writes(slot);
                         continue;
                     }
                     Pace::Sleep(_) => break,
@@ -278,12 +277,14 @@ impl Array {
             log.dirty_blocks,
             log.dirty_blocks << shift << 9
         );
-        if finished && bm.is_clean() && self.update_state(|st| st.set_in_sync(slot)).is_ok() {
+        if finished && self.settle_in_sync(slot, || bm.is_clean()) {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
-            // itself: writes are drained (the freeze) and no other freezer
-            // (read repair) could record into it meanwhile.
+            // itself: writes are drained (the freeze), no other freezer
+            // (read repair) could record into it meanwhile, and no behind
+            // write to the leg is in flight (one that fails records into
+            // it; none starts while writes are frozen).
             let frozen = self.freeze();
-            if bm.is_clean() {
+            if bm.is_clean() && self.behind_idle(slot) {
                 // Only this thread walks or clears it; a re-add stops this
                 // thread before it touches the bitmap.
                 // SAFETY: Nothing else uses the bitmap: writes are frozen,
@@ -299,6 +300,7 @@ impl Array {
                 st.active(),
                 self.raid_disks.load(Ordering::Relaxed)
             );
+            self.note_caught_up(slot, log.dirty_blocks << shift << 9);
         } else if !finished {
             pr_info!(
                 "{}: resync of slot {} interrupted; what is left stays dirty\n",
@@ -312,14 +314,14 @@ impl Array {
     /// Reads `job`'s piece into `lane` from an in-sync member it has not
     /// tried yet; marks the job failed when none is left.
     fn start_read<'a>(&'a self, ring: &mut IoRing<SlotRef<'a>>, lane: usize, job: &mut Job) {
-        let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS) as usize;
         let p = job.piece;
         job.stage = Stage::Failed;
-        while let Some(src) =
-            balance::choose(&self.mirrors()[..raid_disks], p.sector, job.tried, false)
-        {
+        // The copy holds the region: no new write starts there, so the
+        // behind writes this waits for (a source never has one in flight
+        // over the piece) are the last ones.
+        while let Some(src) = self.choose_read(p.sector, p.sectors, job.tried, false) {
             job.tried |= 1 << src;
-            let Some(r) = self.slot_ref(src as u32, false) else {
+            let Some(r) = self.slot_ref(src, false) else {
                 continue;
             };
             if ring
@@ -386,6 +388,6 @@ impl Array {
     pub(crate) fn needs_recovery(&self) -> bool {
         let st = self.state();
         (0..self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS))
-            .any(|i| st.writable(i) && !st.in_sync(i))
+            .any(|i| self.takes_writes(i) && !st.in_sync(i))
     }
 }

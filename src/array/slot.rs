@@ -16,6 +16,7 @@
 
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
 
 use super::Array;
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
@@ -44,6 +45,8 @@ pub(super) struct Slot {
     /// The slot's bitmap records missed writes (it held a member since the
     /// array started).
     pub(super) tracking: AtomicBool,
+    /// Write-behind and ahead/behind (`array/behind.rs`).
+    pub(super) behind: super::behind::SlotBehind,
 }
 
 impl Slot {
@@ -55,6 +58,7 @@ impl Slot {
             corrected: AtomicU32::new(0),
             saved_dev: AtomicU32::new(0),
             tracking: AtomicBool::new(false),
+            behind: super::behind::SlotBehind::new(),
         }
     }
 }
@@ -110,6 +114,28 @@ impl Array {
             .get(slot as usize)?
             .member
             .get(|| usable(self.state()))
+    }
+
+    /// Takes the member out of a slot whose PRESENT bit is clear, waiting
+    /// out the brief references that may still be held (a bio that looked
+    /// just before, another array's inspection): `ENXIO` if empty, `EBUSY`
+    /// if they do not go within about a second (process context).
+    pub(super) fn take_member(&self, slot: u32) -> Result<KBox<Member>> {
+        let s = self.slot.get(slot as usize).ok_or(ENXIO)?;
+        for _ in 0..10_000 {
+            match s.member.take() {
+                Err(e) if e == EBUSY => {
+                    kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100))
+                }
+                r => return r,
+            }
+        }
+        pr_warn!(
+            "{}: slot {} still referenced; its member stays\n",
+            self.name_str(),
+            slot
+        );
+        Err(EBUSY)
     }
 
     /// [`Array::slot_get`] as a guard that knows its slot.

@@ -35,6 +35,7 @@ impl Array {
                     write_mostly: st.write_mostly(i),
                     faulty: st.faulty(i),
                     spare: false,
+                    behind_kib: self.behind_kib(i),
                 });
                 if !st.faulty(i) {
                     sum += m.sectors();
@@ -48,6 +49,7 @@ impl Array {
             write_mostly: false,
             faulty: false,
             spare: false,
+            behind_kib: None,
         }; MAX_MIRRORS as usize];
         for (dst, src) in list.iter_mut().zip(members.iter().flatten()) {
             *dst = *src;

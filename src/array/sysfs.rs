@@ -38,6 +38,7 @@ attr_table!(
     ConsistencyPolicy = c"consistency_policy", RO;
     ArraySize = c"array_size", RO;
     NewDev = c"new_dev", 0o200;
+    BehindMaxMs = c"fr1_behind_max_ms", RW;
 });
 
 attr_table!(
@@ -54,6 +55,10 @@ attr_table!(
     Coarse = c"coarse", RO;
     Bytes = c"bytes", RO;
     ResyncCopiedBytes = c"resync_copied_bytes", RO;
+    Backlog = c"backlog", RW;
+    MaxBacklogUsed = c"max_backlog_used", RW;
+    BehindWrites = c"behind_writes", RO;
+    BehindBytes = c"behind_bytes", RO;
 });
 
 pub(crate) static MD_OPS: GroupOps<Array> = GroupOps {
@@ -63,7 +68,7 @@ pub(crate) static MD_OPS: GroupOps<Array> = GroupOps {
 
 pub(crate) static BITMAP_OPS: GroupOps<Array> = GroupOps {
     show: bitmap_show,
-    store: |_, _, _, _| Err(EINVAL),
+    store: bitmap_store,
 };
 
 attr_table!(
@@ -121,6 +126,10 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
             }
             if st.write_mostly(slot) {
                 word(w, "write_mostly")?;
+            }
+            // fr1's: writes only mark its bitmap until it catches up.
+            if !a.takes_writes(slot) && !st.faulty(slot) {
+                word(w, "behind")?;
             }
             if !st.faulty(slot) && !st.in_sync(slot) {
                 word(w, "spare")?;
@@ -222,6 +231,7 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         Some(MdAttr::ConsistencyPolicy) => writeln!(w, "bitmap"),
         // md prints "default" unless user space set an explicit size.
         Some(MdAttr::ArraySize) => writeln!(w, "default"),
+        Some(MdAttr::BehindMaxMs) => writeln!(w, "{}", a.behind.max_ms.load(Ordering::Relaxed)),
         _ => Err(fmt::Error),
     }
 }
@@ -243,6 +253,32 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
         }
         Some(MdAttr::SyncSpeedMin) => set_speed_limit(&a.sync.speed_min_local, text),
         Some(MdAttr::SyncSpeedMax) => set_speed_limit(&a.sync.speed_max_local, text),
+        Some(MdAttr::BehindMaxMs) => {
+            let v = text.parse::<u32>().map_err(|_| EINVAL)?;
+            a.behind.max_ms.store(v, Ordering::Relaxed);
+            Ok(())
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// md/bitmap/ stores: md's `backlog` (0..16383, refused without a
+/// write-mostly member) and `max_backlog_used` (any write resets it).
+fn bitmap_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
+    match BitmapAttr::at(idx) {
+        Some(BitmapAttr::Backlog) => {
+            let v = text.parse::<u64>().map_err(|_| EINVAL)?;
+            let v = crate::logic::behind::parse_backlog(v).ok_or(EINVAL)?;
+            if a.state().write_mostly_mask() == 0 {
+                return Err(EINVAL);
+            }
+            a.behind.backlog.store(v, Ordering::Relaxed);
+            Ok(())
+        }
+        Some(BitmapAttr::MaxBacklogUsed) => {
+            a.behind.max_used.store(0, Ordering::Relaxed);
+            Ok(())
+        }
         _ => Err(EINVAL),
     }
 }
@@ -300,6 +336,14 @@ fn bitmap_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Resul
         Some(BitmapAttr::ResyncCopiedBytes) => {
             writeln!(w, "{}", a.sync.copied_bytes.load(Ordering::Relaxed))
         }
+        Some(BitmapAttr::Backlog) => writeln!(w, "{}", a.behind.backlog.load(Ordering::Relaxed)),
+        Some(BitmapAttr::MaxBacklogUsed) => {
+            writeln!(w, "{}", a.behind.max_used.load(Ordering::Relaxed))
+        }
+        Some(BitmapAttr::BehindWrites) => {
+            writeln!(w, "{}", a.behind.writes.load(Ordering::Relaxed))
+        }
+        Some(BitmapAttr::BehindBytes) => writeln!(w, "{}", a.behind.bytes.load(Ordering::Relaxed)),
         _ => Err(fmt::Error),
     }
 }

@@ -32,6 +32,9 @@ const blk_opf_t FR1_REQ_RAHEAD = REQ_RAHEAD;
 const blk_opf_t FR1_REQ_NOWAIT = REQ_NOWAIT;
 const gfp_t FR1_GFP_NOIO = GFP_NOIO;
 const gfp_t FR1_GFP_KERNEL = GFP_KERNEL;
+/* Behind copies: no I/O recursion, no retries, no warnings (md's GFP_NOIO, but failing fast). */
+const gfp_t FR1_GFP_BEHIND = GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN;
+const gfp_t FR1_GFP_NOWAIT = GFP_NOWAIT | __GFP_NOWARN;
 const blk_features_t FR1_BLK_FEAT_WRITE_CACHE = BLK_FEAT_WRITE_CACHE;
 const blk_features_t FR1_BLK_FEAT_FUA = BLK_FEAT_FUA;
 const blk_features_t FR1_BLK_FEAT_IO_STAT = BLK_FEAT_IO_STAT;

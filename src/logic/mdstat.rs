@@ -90,6 +90,9 @@ pub(crate) struct MemberStatus<'a> {
     pub(crate) faulty: bool,
     /// Holds no slot (`(S)`).
     pub(crate) spare: bool,
+    /// Behind (write-behind's ahead/behind mode): KiB written since it went
+    /// behind, shown at the end of the `bitmap:` line.
+    pub(crate) behind_kib: Option<u64>,
 }
 
 /// md's `bitmap:` line (`md_bitmap_status`): pages in use of the pages a
@@ -264,10 +267,18 @@ pub(crate) fn write_array(w: &mut impl Write, a: &ArrayStatus<'_>) -> fmt::Resul
             b.used_pages * 4
         )?;
         if b.chunk_bytes >= 1024 {
-            writeln!(w, "{}KB chunk", b.chunk_bytes / 1024)?;
+            write!(w, "{}KB chunk", b.chunk_bytes / 1024)?;
         } else {
-            writeln!(w, "{}B chunk", b.chunk_bytes)?;
+            write!(w, "{}B chunk", b.chunk_bytes)?;
         }
+        // fr1's: legs behind (parsers skip words after the chunk size that
+        // are not `file:`).
+        for m in a.members {
+            if let Some(kib) = m.behind_kib {
+                write!(w, ", behind: {} {}KB", m.name, kib)?;
+            }
+        }
+        w.write_str("\n")?;
     }
     w.write_str("\n")
 }
@@ -348,6 +359,7 @@ mod tests {
             write_mostly: false,
             faulty: false,
             spare: false,
+            behind_kib: None,
         }
     }
 
@@ -446,6 +458,19 @@ mod tests {
             s.ends_with("[2/1] [U_]\n      bitmap: 0/2 pages [0KB], 512B chunk\n\n"),
             "{s}"
         );
+        // A leg behind: named at the end of the bitmap line.
+        let mut slow = member("dm-0", 1);
+        slow.write_mostly = true;
+        slow.behind_kib = Some(8192);
+        let members = [slow, member("vda", 0)];
+        a.members = &members;
+        s.clear();
+        write_array(&mut s, &a).unwrap();
+        assert!(
+            s.ends_with("bitmap: 0/2 pages [0KB], 512B chunk, behind: dm-0 8192KB\n\n"),
+            "{s}"
+        );
+        assert!(s.contains(" dm-0[1](W) "), "{s}");
     }
 
     #[test]

@@ -147,7 +147,10 @@ pub(crate) enum Action {
 }
 
 /// The stage transitions of a copy: `(stage, bio succeeded) -> (next, action)`.
-/// `Copied` and `Failed` have no bio in flight and so no entry.
+/// `Copied` and `Failed` have no bio in flight and so no entry. `next` is
+/// the stage once the action is under way: an action that cannot start
+/// leaves the copy `Failed` instead (the write to the target cannot be
+/// submitted; no other source is left to read), as `Action` says.
 pub(crate) const TRANSITIONS: [(Stage, bool, Stage, Action); 4] = [
     (Stage::Reading, true, Stage::Writing, Action::WriteTarget),
     (
@@ -189,6 +192,8 @@ impl Release {
     }
 
     fn add(&mut self, b: usize) {
+        // Room for every held bucket and the retiring one.
+        debug_assert!(self.n < self.buckets.len());
         if let Some(slot) = self.buckets.get_mut(self.n) {
             *slot = b;
             self.n += 1;

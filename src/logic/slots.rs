@@ -98,6 +98,11 @@ impl Slots {
         self.plane(PRESENT) & self.plane(IN_SYNC) & !self.plane(FAULTY)
     }
 
+    /// Bit mask of the write-mostly slots.
+    pub(crate) fn write_mostly_mask(self) -> u16 {
+        self.plane(PRESENT) & self.plane(WRITE_MOSTLY)
+    }
+
     /// Bit mask of the writable slots.
     pub(crate) fn writable_mask(self) -> u16 {
         self.plane(PRESENT) & !self.plane(FAULTY)
@@ -186,6 +191,20 @@ impl Slots {
         Ok(self.with(WRITE_MOSTLY, slot, on))
     }
 
+    /// A write-mostly member falls behind (write-behind's ahead/behind
+    /// mode): it leaves the in-sync set while another member stays
+    /// readable. `Busy` if it holds the last readable copy (it then stays an
+    /// ordinary mirror: md's rule that the writer waits).
+    pub(crate) fn fall_behind(self, slot: u32) -> Result<Slots, Errno> {
+        if !self.writable(slot) || !self.write_mostly(slot) {
+            return Err(Errno::Inval);
+        }
+        if self.readable_mask() & !(1 << slot) == 0 {
+            return Err(Errno::Busy);
+        }
+        Ok(self.with(IN_SYNC, slot, false))
+    }
+
     /// Declares a present, working member in sync (after a completed copy).
     pub(crate) fn set_in_sync(self, slot: u32) -> Result<Slots, Errno> {
         if !self.writable(slot) {
@@ -221,6 +240,19 @@ mod tests {
         assert!(!s.with_write_mostly(2, false).unwrap().write_mostly(2));
         assert_eq!(s.with_write_mostly(7, true), Err(Errno::NxIo));
         assert_eq!((s.spares(), s.degraded(3)), (1, 1));
+    }
+
+    #[test]
+    fn only_a_write_mostly_member_with_another_copy_falls_behind() {
+        let s = two_in_sync();
+        assert_eq!(s.fall_behind(1), Err(Errno::Inval));
+        let s = s.with_write_mostly(1, true).unwrap();
+        let b = s.fall_behind(1).unwrap();
+        assert!(b.writable(1) && !b.readable(1) && b.readable(0));
+        // A member that is not write-mostly never falls behind.
+        assert_eq!(b.fall_behind(0), Err(Errno::Inval));
+        let lone = s.fail(0).unwrap();
+        assert_eq!(lone.fall_behind(1), Err(Errno::Busy));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use kernel::{bindings, error::to_result, prelude::*, sync::ArcBorrow, types::Opaque};
 
 use super::ffi;
-use super::member::{Member, MemberRef, MemberSlot};
+use super::member::{Member, MemberSlot};
 
 /// Completion status of a bio (`blk_status_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +154,11 @@ impl Bio {
                 }
             }
         }
+    }
+
+    /// A write that carries data (not a flush, discard or write-zeroes).
+    pub(crate) fn is_data_write(&self) -> bool {
+        self.opf() & ffi::FR1_REQ_OP_MASK == bindings::req_op_REQ_OP_WRITE && self.sectors() > 0
     }
 
     /// A readahead: failing it is cheaper than retrying it.
@@ -369,6 +374,80 @@ impl<T> PinnedDrop for BioSet<T> {
     }
 }
 
+impl<T> BioSet<T> {
+    /// A copy of the data of the write `src` in pages of its own (md's
+    /// `alloc_behind_master_bio`): a bio to fan out in place of `src` to legs
+    /// that finish behind it, so the caller may reuse its pages as soon as
+    /// `src` ends. Ending the copy ([`Bio::end`], e.g. by its
+    /// [`Finished`] group) frees it and its pages. Allocations fail fast
+    /// and never recurse into I/O: `None` under memory pressure (the caller
+    /// then does without a copy). Process context.
+    pub(crate) fn copy_of(&self, src: &Bio) -> Option<Bio> {
+        let bytes = (src.sectors() * 512) as usize;
+        let nr = bytes.div_ceil(PAGE);
+        if nr == 0 || nr > BIO_MAX_VECS {
+            return None;
+        }
+        // SAFETY: `inner` is an initialised bio set with bvec pools; a NULL
+        // bdev is allowed (the clones name the members); `nr` <=
+        // BIO_MAX_VECS. Without direct reclaim the allocation may fail.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(
+                core::ptr::null_mut(),
+                nr as u16,
+                src.opf(),
+                ffi::FR1_GFP_NOWAIT,
+                self.inner.get(),
+            )
+        };
+        let bio = NonNull::new(bio)?;
+        // SAFETY: `bio` is fresh and ours. Each page added is owned by the
+        // bio from then on (`copy_end_io` frees them with `bio_free_pages`,
+        // as does the failure path here); `nr` vecs were reserved.
+        let complete = unsafe {
+            (*bio.as_ptr()).bi_iter.bi_sector = src.sector();
+            (*bio.as_ptr()).bi_end_io = Some(copy_end_io);
+            let mut left = bytes;
+            while left > 0 {
+                let page = bindings::alloc_pages(ffi::FR1_GFP_BEHIND, 0);
+                if page.is_null() {
+                    break;
+                }
+                let n = left.min(PAGE);
+                if bindings::bio_add_page(bio.as_ptr(), page, n as u32, 0) != n as c_int {
+                    bindings::__free_pages(page, 0);
+                    break;
+                }
+                left -= n;
+            }
+            left == 0
+        };
+        let copy = Bio(bio);
+        if !complete {
+            copy.end(Status::IOERR);
+            return None;
+        }
+        // SAFETY: Both bios are live; `copy` has room for all of `src`'s
+        // data, and `src` is a write whose pages fr1 may read until it ends.
+        unsafe { bindings::bio_copy_data(copy.as_ptr(), src.as_ptr()) };
+        Some(copy)
+    }
+}
+
+/// End of a behind copy: frees its pages and the bio (any context).
+///
+/// # Safety
+///
+/// Set only by [`BioSet::copy_of`] on a bio whose pages it allocated.
+unsafe extern "C" fn copy_end_io(bio: *mut bindings::bio) {
+    // SAFETY: By the safety requirements the pages are the bio's own and
+    // nothing else refers to the bio any more.
+    unsafe {
+        bindings::bio_free_pages(bio);
+        bindings::bio_put(bio);
+    }
+}
+
 /// Pages for resync copies and identity samples.
 pub(crate) struct PageBuf {
     pages: KVec<kernel::page::Page>,
@@ -515,7 +594,8 @@ impl<T> BioSet<T> {
 // - A clone's completion (any context, interrupt included) calls
 //   [`CloneOwner::clone_done`] with its tag and status, *then* releases its
 //   member reference, puts the clone unless it is the first, and decrements
-//   `remaining`; the decrement is its last access to the group.
+//   `remaining`; unless that made it zero, the decrement is its last access
+//   to the group.
 // - The sender drops its count when every clone was sent
 //   ([`FanOut::finish`]); so the group cannot finish while clones are still
 //   being added.
@@ -537,14 +617,19 @@ impl<T> BioSet<T> {
 /// Implementors guarantee that every `Self` lives in an `Arc`; that
 /// `BIOSET_OFFSET` is the offset in `Self` of a pinned
 /// `BioSet<Pad<Self::Shared>>` field; that a `Self` is dropped only after
-/// every clone of that set completed; and that every [`MemberSlot`] whose
-/// references are sent with [`FanOut::send`] is part of `Self`.
+/// every clone of that set completed; that `member_slot` returns slots that
+/// are part of `Self`, the same one for the same tag; and that it does not
+/// override the provided methods.
 pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
     /// What the clones of one master share (read and written through `&`).
     type Shared: Send + Sync;
 
     /// `core::mem::offset_of!(Self, <the bio set field>)`.
     const BIOSET_OFFSET: usize;
+
+    /// The member slot of `tag`: clones sent with `tag` hold a reference
+    /// on it from [`FanOut::send`] until their completion.
+    fn member_slot(&self, tag: u32) -> Option<&MemberSlot>;
 
     /// A clone sent with `tag` finished with `status` (any context).
     fn clone_done(this: ArcBorrow<'_, Self>, group: &Group<Self::Shared>, tag: u32, status: Status);
@@ -559,6 +644,13 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
             start: Some((master, shared)),
             group: None,
         }
+    }
+
+    /// This owner as an `Arc` (for work items queued from the data path).
+    fn arc(&self) -> kernel::sync::Arc<Self> {
+        // SAFETY: By the trait's safety requirements `self` lives in an
+        // `Arc`, which the borrow keeps alive while the new count is taken.
+        unsafe { ArcBorrow::from_raw(core::ptr::from_ref(self)) }.into()
     }
 
     /// The bio set at `BIOSET_OFFSET`.
@@ -578,13 +670,12 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
 ///
 /// # Invariants
 ///
-/// For a clone whose `bi_end_io` is [`clone_end_io`]: `held` came from
-/// [`MemberRef::into_raw`] and is released once, by the completion; `group`
-/// points to the group's storage in the first clone's pad, initialised and
-/// live until the group finished.
+/// For a clone whose `bi_end_io` is [`clone_end_io`]: it holds a reference
+/// on the owner's member slot of `tag`, released once, by the completion;
+/// `group` points to the group's storage in the first clone's pad,
+/// initialised and live until the group finished.
 #[repr(C)]
 pub(crate) struct Pad<S> {
-    held: *const MemberSlot,
     group: *const Group<S>,
     tag: u32,
     storage: MaybeUninit<Group<S>>,
@@ -636,8 +727,14 @@ impl<O: CloneOwner> FanOut<'_, O> {
         }
     }
 
-    /// Sends a clone of the master to `member`; its completion reports `tag`.
-    pub(crate) fn send(&mut self, member: MemberRef<'_>, tag: u32) {
+    /// Sends a clone of the master to the member in the owner's slot of
+    /// `tag`, if there is one and `usable` says it may take it now (checked
+    /// after the slot's reference was taken, as [`MemberSlot::get`] does).
+    /// Its completion reports `tag`. False if nothing was sent.
+    pub(crate) fn send(&mut self, tag: u32, usable: impl Fn() -> bool) -> bool {
+        let Some(member) = self.owner.member_slot(tag).and_then(|s| s.get(usable)) else {
+            return false;
+        };
         let set = self.owner.clone_set();
         let (mut clone, pad) = set.clone_for(self.master(), &member);
         let pad = pad.as_ptr();
@@ -671,12 +768,14 @@ impl<O: CloneOwner> FanOut<'_, O> {
         };
         // SAFETY: As above: the pad is ours until the clone is submitted.
         unsafe {
-            (*pad).held = member.into_raw();
             (*pad).group = group.as_ptr();
             (*pad).tag = tag;
         }
+        // The clone holds the reference until its completion.
+        member.keep();
         clone.set_end_io(clone_end_io::<O>, core::ptr::null_mut());
         clone.submit();
+        true
     }
 
     /// Every clone was sent: the group finishes when they complete (maybe
@@ -723,13 +822,16 @@ impl<O: CloneOwner> Drop for FanOut<'_, O> {
     }
 }
 
-/// A group whose clones all completed: owns the master (which it must end),
-/// the shared state and the first clone.
+/// A group whose clones all completed: owns the master (which it must end
+/// with [`Finished::end`]: dropping it ends the master with an I/O error
+/// but none of the owner's bookkeeping), the shared state and the first
+/// clone.
 ///
 /// # Invariants
 ///
 /// `group` is the initialised group in the first clone's pad; no clone of
 /// it is in flight and nothing else refers to it.
+#[must_use = "a finished group must be ended"]
 pub(crate) struct Finished<S> {
     group: NonNull<Group<S>>,
 }
@@ -825,9 +927,11 @@ impl<S> FinishedStack<S> {
 
 impl<S> Drop for FinishedStack<S> {
     fn drop(&mut self) {
-        // Normally empty (the owner drained its I/O): end what is left.
-        for done in self.take_all() {
-            drop(done);
+        // Always empty: every group on it holds a master count of its owner,
+        // which drains them before it is dropped. Ending one now could reach
+        // an exited bio set: leak it instead.
+        if !self.head.get_mut().is_null() {
+            pr_warn!("fr1: finished bios left at teardown; leaking them\n");
         }
     }
 }
@@ -865,34 +969,34 @@ impl<S> Drop for FinishedIter<S> {
 unsafe extern "C" fn clone_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
     // SAFETY: By the safety requirements the pad is initialised (`Pad`
     // invariants) and the group is live until `remaining` is decremented.
-    let (held, tag, group, status, pool) = unsafe {
+    let (tag, group_ptr, status, pool) = unsafe {
         let pad = BioSet::<Pad<O::Shared>>::ctx_of(bio).as_ptr();
         (
-            (*pad).held,
             (*pad).tag,
-            &*(*pad).group,
+            (*pad).group.cast_mut(),
             Status((*bio).bi_status),
             (*bio).bi_pool,
         )
     };
+    // SAFETY: As above: live until this clone's decrement of `remaining`.
+    let group = unsafe { &*group_ptr };
     // SAFETY: The clone came from the owner's bio set (`bi_pool`), the first
     // field of a `BioSet` at `BIOSET_OFFSET` in an owner that lives in an
     // `Arc` and outlives its clones (`CloneOwner` requirements).
     let this = unsafe { ArcBorrow::from_raw(pool.cast::<u8>().sub(O::BIOSET_OFFSET).cast::<O>()) };
     O::clone_done(this, group, tag, status);
-    // SAFETY: By the `Pad` invariants; the member slot is part of the owner.
-    unsafe { MemberRef::release_raw(held) };
+    // The reference `FanOut::send` took for this clone (`Pad` invariants).
+    if let Some(slot) = this.member_slot(tag) {
+        slot.release();
+    }
     if group.primary.as_ptr() != bio {
         // SAFETY: A clone other than the first is ours to put, now that its
         // pad was read.
         unsafe { bindings::bio_put(bio) };
     }
     if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-        O::group_done(
-            this,
-            Finished {
-                group: NonNull::from(group),
-            },
-        );
+        // SAFETY: `group_ptr` is non-null (it came from `NonNull`).
+        let group = unsafe { NonNull::new_unchecked(group_ptr) };
+        O::group_done(this, Finished { group });
     }
 }

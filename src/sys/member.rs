@@ -144,15 +144,16 @@ impl Drop for Member {
 /// answers `EBUSY` (md's rule for removing a member with I/O on it). All of
 /// it is sequentially consistent, so a taker either sees the null or its
 /// increment is seen by `take`: a member is never freed under a reference.
-/// A reference handed to a clone ([`super::bio::FanOut::send`]) is dropped
+/// A reference taken for a clone ([`super::bio::FanOut::send`]) is released
 /// by the clone's completion (interrupt context) after the owner's handler
 /// ran, never earlier: the device stays open while a bio is in flight on it.
 ///
 /// # Invariants
 ///
 /// `member` is null or comes from `KBox::into_raw` and is owned by the slot;
-/// it is freed only by the caller of a successful `take` or by `drop`, and
-/// only while `refs` is zero.
+/// it is freed only by the caller of a successful `take` (which saw `refs`
+/// at zero after unpublishing it, so no reference can reach it) or leaked
+/// by `drop` if a member is still there.
 pub(crate) struct MemberSlot {
     member: AtomicPtr<Member>,
     refs: AtomicU32,
@@ -169,7 +170,12 @@ impl MemberSlot {
 
     /// A counted reference to the member if there is one and `usable`
     /// (called after the count was taken) says the slot may serve now.
-    pub(crate) fn get(&self, usable: impl FnOnce() -> bool) -> Option<MemberRef<'_>> {
+    pub(crate) fn get(&self, usable: impl Fn() -> bool) -> Option<MemberRef<'_>> {
+        // A cheap look first: no count (and no spurious EBUSY for a remover)
+        // for a slot that is not usable anyway.
+        if !usable() {
+            return None;
+        }
         self.refs.fetch_add(1, Ordering::SeqCst);
         let p = if usable() {
             self.member.load(Ordering::SeqCst)
@@ -192,7 +198,8 @@ impl MemberSlot {
         self.refs.load(Ordering::Relaxed)
     }
 
-    fn release(&self) {
+    /// Releases a count kept by [`MemberRef::keep`] (for `sys::bio`).
+    pub(super) fn release(&self) {
         self.refs.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -240,11 +247,11 @@ impl MemberSlot {
 
 impl Drop for MemberSlot {
     fn drop(&mut self) {
-        let p = *self.member.get_mut();
-        if !p.is_null() && *self.refs.get_mut() == 0 {
-            // SAFETY: `&mut self`: no reference is held, and by the type
-            // invariants the slot owns `p`.
-            drop(unsafe { KBox::from_raw(p) });
+        // The owner empties its slots before it goes (its stop): a member
+        // left here may be linked to a disk being freed, so it is leaked
+        // rather than released.
+        if !self.member.get_mut().is_null() {
+            pr_warn!("fr1: a member slot was dropped with its member; leaking it\n");
         }
     }
 }
@@ -257,22 +264,11 @@ pub(crate) struct MemberRef<'a> {
 }
 
 impl MemberRef<'_> {
-    /// Gives up the guard without releasing the count: the slot's address,
-    /// for [`MemberRef::release_raw`] by a bio's completion.
-    pub(super) fn into_raw(self) -> *const MemberSlot {
-        let slot = core::ptr::from_ref(self.slot);
+    /// Gives up the guard without releasing the count: a bio in flight on
+    /// the member holds it, and its completion releases it with
+    /// [`MemberSlot::release`] on the same slot.
+    pub(super) fn keep(self) {
         core::mem::forget(self);
-        slot
-    }
-
-    /// Releases a count given up by [`MemberRef::into_raw`].
-    ///
-    /// # Safety
-    ///
-    /// `slot` came from `into_raw`, is still alive, and is released once.
-    pub(super) unsafe fn release_raw(slot: *const MemberSlot) {
-        // SAFETY: By the safety requirements.
-        unsafe { (*slot).release() };
     }
 }
 

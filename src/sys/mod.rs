@@ -16,3 +16,4 @@ pub(crate) mod procfs;
 pub(crate) mod sysfs;
 pub(crate) mod time;
 pub(crate) mod uapi;
+pub(crate) mod work;

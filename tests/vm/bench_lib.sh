@@ -202,6 +202,81 @@ mdadm --zero-superblock /dev/ram0 /dev/ram1 /dev/ram2 >/dev/null 2>&1 || true
 t0=$(now_ms); /bin/dd if=/dev/ram0 of=/dev/ram3 bs=1M iflag=direct oflag=direct 2>/dev/null; t1=$(now_ms)
 rec "{\"workload\":\"fullcopy\",\"target\":\"raw-dd\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
 
+# --- slow leg: the second member behind dm-delay (SLOW_MS per write) ---
+# fr1 write-mostly + write-behind (bitmap/backlog), md raid1 with internal
+# bitmap + --write-mostly + --write-behind (md needs a superblock and a
+# bitmap for it), md without write-behind, fr1 without it, the fast leg alone.
+SLOW_MS=${SLOW_MS:-10}
+SECTORS=$((SIZE_MB * 2048))
+modprobe dm-delay
+dmsetup create slowa --table "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 $SLOW_MS" || die "dm-delay"
+dmsetup create slowb --table "0 $SECTORS delay /dev/ram3 0 0 /dev/ram3 0 $SLOW_MS" || die "dm-delay"
+# fio_lat NAME DEV extra-args: IOPS, p50 and p99 write latency (us,
+# submission to completion: fio's lat, as brd completes within submission).
+fio_lat() {
+	fio_job "$@" --lat_percentiles=1 >/dev/null
+	awk -F: '/"iops" :/ {gsub(/[ ,]/,"",$2); iops+=$2}
+		/"50.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p50) p50 = $2}
+		/"99.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p99) p99 = $2}
+		END {printf "%d %d %d\n", iops, p50 / 1000, p99 / 1000}' /tmp/fio.json
+}
+LAT="slowleg-qd1:--rw=randwrite:--bs=4k:--iodepth=1
+slowleg-qd32:--rw=randwrite:--bs=4k:--iodepth=32"
+lat_interleaved() { # lat_interleaved "TARGET=DEV ..."
+	local w name args r t out
+	for w in $LAT; do
+		name=${w%%:*}
+		args=$(echo "${w#*:}" | tr : ' ')
+		r=1
+		while [ $r -le "$REPS" ]; do
+			# shellcheck disable=SC2086
+			for t in $(rotate $r $1); do
+				out=$(fio_lat "$name" "${t#*=}" $args)
+				iops=${out%% *}; out=${out#* }
+				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":$iops,\"p50_us\":${out% *},\"p99_us\":${out#* },\"slow_ms\":$SLOW_MS}"
+			done
+			r=$((r + 1))
+		done
+	done
+}
+fr1ctl build /dev/fr0 --level=1 --raid-devices=2 --assume-clean /dev/ram0 --write-mostly /dev/mapper/slowa >/dev/null \
+	|| die "fr1ctl build (slow leg)"
+echo 256 >$M/fr0/md/bitmap/backlog
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
+	/dev/ram2 --write-mostly /dev/mapper/slowb --write-behind=256 >/dev/null 2>&1 || die "mdadm --create --write-behind"
+md_chunk=$(cat $M/md0/md/bitmap/chunksize)
+lat_interleaved "fr1-wb=/dev/fr0 md-wb=/dev/md0 fast=/dev/ram4"
+mdadm --stop /dev/md0 >/dev/null 2>&1
+mdadm --zero-superblock /dev/ram2 /dev/mapper/slowb >/dev/null 2>&1 || true
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
+	/dev/ram2 --write-mostly /dev/mapper/slowb >/dev/null 2>&1 || die "mdadm --create (no write-behind)"
+echo 0 >$M/fr0/md/bitmap/backlog
+lat_interleaved "fr1-nowb=/dev/fr0 md-nowb=/dev/md0"
+mdadm --stop /dev/md0 >/dev/null 2>&1
+mdadm --zero-superblock /dev/ram2 /dev/mapper/slowb >/dev/null 2>&1 || true
+# A behind episode: backlog 4 against a 5 s leg; 16 MiB of sequential 4 KiB
+# writes; the delay goes; fr1 catches up alone. Bytes copied vs written.
+echo 4 >$M/fr0/md/bitmap/backlog
+dmsetup suspend slowa && dmsetup load slowa --table "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 5000" && dmsetup resume slowa
+dmesg -c >/dev/null
+t0=$(now_ms)
+fio --name=episode --filename=/dev/fr0 --rw=write --bs=4k --size=16M --offset=32M --direct=1 --ioengine=libaio \
+	--iodepth=16 >/dev/null 2>&1 || die "behind episode writes"
+t1=$(now_ms)
+grep -q behind $M/fr0/md/dev-*/state 2>/dev/null || dmesg | grep -q "goes behind" || die "the slow leg did not go behind"
+dmsetup suspend slowa && dmsetup load slowa --table "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 0" && dmsetup resume slowa
+i=0
+while ! dmesg | grep -q "caught up (" && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
+t2=$(now_ms)
+wait_fr1
+skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind).*/\1/p' | awk '{s += $1} END {print s + 0}')
+copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied).*/\1/p' | awk '{s += $1} END {print s + 0}')
+blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
+	|| die "fr1 legs differ after the catch-up"
+rec "{\"workload\":\"behind-episode\",\"target\":\"fr1\",\"write_ms\":$((t1 - t0)),\"catch_up_ms\":$((t2 - t1)),\"written_behind\":$skipped,\"copied\":$copied,\"md_chunk\":$md_chunk}"
+fr1ctl stop /dev/fr0 >/dev/null
+dmsetup remove slowa && dmsetup remove slowb
+
 # --- bitmap memory on a 1 PiB array (null_blk, no backing memory) ---
 modprobe null_blk nr_devices=2 gb=1048576 memory_backed=0 >/dev/null 2>&1 || die "null_blk"
 fr1ctl build /dev/fr1 --level=1 --raid-devices=2 --assume-clean /dev/nullb0 /dev/nullb1 >/dev/null || die "fr1 on null_blk"
