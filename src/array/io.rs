@@ -16,9 +16,7 @@ use crate::logic::balance::{self, Mirror};
 use crate::logic::behind::{Route, Why};
 use crate::logic::interlock::{bucket_of, REGION_SECTORS};
 use crate::logic::slots::FailError;
-use crate::sys::bio::{
-    Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, PageBuf, Status,
-};
+use crate::sys::bio::{Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, Status};
 use crate::sys::member::MemberSlot;
 
 /// What the clones of one master bio share (in the first clone's front
@@ -463,7 +461,6 @@ impl Array {
             done.shared().bucket,
             done.shared().notsupp.load(Ordering::Acquire),
         );
-        let zeroes = PageBuf::zeroed(REGION_BYTES).ok();
         let mut status = Status::OK;
         for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
             let Some(m) = self.slot_get(slot, true) else {
@@ -471,20 +468,7 @@ impl Array {
                 self.record_missed_write(1 << slot, sector, sectors);
                 continue;
             };
-            let mut at = 0;
-            let ok = loop {
-                let Some(z) = zeroes.as_ref() else {
-                    break false;
-                };
-                if at >= sectors {
-                    break true;
-                }
-                let n = (sectors - at).min(z.sectors());
-                if !self.bioset.sync_io(&m, true, sector + at, n, z) {
-                    break false;
-                }
-                at += n;
-            };
+            let ok = self.bioset.write_zero_pages(&m, sector, sectors);
             drop(m);
             if !ok {
                 match self.fail_slot(slot, "zeroing a range it cannot write-zero failed") {
@@ -692,8 +676,6 @@ impl Array {
 pub(crate) const RETRY_WORK: u64 = 0;
 /// The work item ID of write-zeroes fill-ins.
 pub(crate) const ZERO_FILL_WORK: u64 = 1;
-/// Zero-fill buffer: one interlock region.
-const REGION_BYTES: usize = crate::logic::interlock::REGION_SECTORS as usize * 512;
 
 impl WorkItem<RETRY_WORK> for Array {
     type Pointer = Arc<Array>;

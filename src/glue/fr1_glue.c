@@ -28,3 +28,8 @@ struct gendisk *fr1_bdev_disk(struct block_device *bdev)
 {
 	return bdev->bd_disk;
 }
+
+struct page *fr1_zero_page(void)
+{
+	return ZERO_PAGE(0);
+}

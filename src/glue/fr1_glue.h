@@ -50,6 +50,7 @@ struct queue_limits fr1_queue_limits_start_update(struct request_queue *q);
 void fr1_queue_limits_cancel_update(struct request_queue *q);
 sector_t fr1_bdev_nr_sectors(struct block_device *bdev);
 dev_t fr1_bdev_dev(struct block_device *bdev);
+struct page *fr1_zero_page(void);
 struct gendisk *fr1_bdev_disk(struct block_device *bdev);
 
 #endif /* FR1_GLUE_H */

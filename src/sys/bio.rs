@@ -469,19 +469,6 @@ impl PageBuf {
         Ok(PageBuf { pages })
     }
 
-    /// `bytes` (rounded up to pages) of zeroes; may sleep.
-    pub(crate) fn zeroed(bytes: usize) -> Result<PageBuf> {
-        let n = bytes.div_ceil(PAGE);
-        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            pages.push(
-                kernel::page::Page::alloc_page(GFP_KERNEL | kernel::alloc::flags::__GFP_ZERO)?,
-                GFP_KERNEL,
-            )?;
-        }
-        Ok(PageBuf { pages })
-    }
-
     /// Capacity in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         (self.pages.len() * PAGE / 512) as u64
@@ -514,6 +501,53 @@ impl PageBuf {
 }
 
 impl<T> BioSet<T> {
+    /// Writes zeroes over `sectors` at `sector` of `member` from the
+    /// kernel's shared zero page, synchronously (process context): no
+    /// allocation but the bios' (GFP_NOIO, mempool), so it is safe while
+    /// writes are counted in flight. True on success.
+    pub(crate) fn write_zero_pages(&self, member: &Member, sector: u64, sectors: u64) -> bool {
+        let mut at = 0;
+        while at < sectors {
+            let n = (sectors - at).min((BIO_MAX_VECS * PAGE / 512) as u64);
+            let bytes = (n * 512) as usize;
+            let nr = bytes.div_ceil(PAGE);
+            // SAFETY: The member is open; the set has bvec pools; GFP_NOIO
+            // from a mempool cannot fail; `nr` <= BIO_MAX_VECS.
+            let bio = unsafe {
+                bindings::bio_alloc_bioset(
+                    member.bdev(),
+                    nr as u16,
+                    bindings::req_op_REQ_OP_WRITE,
+                    ffi::FR1_GFP_NOIO,
+                    self.inner.get(),
+                )
+            };
+            let Some(bio) = NonNull::new(bio) else {
+                return false;
+            };
+            // SAFETY: `bio` is fresh and ours; the zero page is never freed
+            // and only read; `nr` vecs were reserved.
+            unsafe {
+                (*bio.as_ptr()).bi_iter.bi_sector = sector + at;
+                let zero = ffi::fr1_zero_page();
+                let mut left = bytes;
+                while left > 0 {
+                    let len = left.min(PAGE);
+                    if bindings::bio_add_page(bio.as_ptr(), zero, len as u32, 0) != len as c_int {
+                        bindings::bio_put(bio.as_ptr());
+                        return false;
+                    }
+                    left -= len;
+                }
+            }
+            if !Bio(bio).submit_wait() {
+                return false;
+            }
+            at += n;
+        }
+        true
+    }
+
     /// Reads or writes `sectors` at `sector` of `member` through `buf`,
     /// synchronously (process context). True on success.
     pub(crate) fn sync_io(
