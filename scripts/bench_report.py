@@ -129,7 +129,7 @@ def main():
     slow = defaultdict(lambda: defaultdict(list))
     for r in recs:
         if r["workload"].startswith("slowleg"):
-            slow[r["workload"]][r["target"]].append((r["iops"], r["p50_us"], r["p99_us"]))
+            slow[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000))
         elif "iops" in r:
             tput[r["workload"]][r["target"]].append((r["iops"], r["kib_s"]))
     out = ["# fr1 benchmarks", "",
@@ -193,7 +193,8 @@ def main():
             cells = []
             for w in ("slowleg-qd1", "slowleg-qd32"):
                 v = slow.get(w, {}).get(t, [])
-                cells += [f"{med([x[i] for x in v]):.0f}" if v else "-" for i in range(3)]
+                cells += [(f"{med([x[i] for x in v]):.0f}" if i == 0 else f"{med([x[i] for x in v]):.1f}")
+                          if v else "-" for i in range(3)]
             out.append(f"| {t} | " + " | ".join(cells) + " |")
         out.append("")
     if episode:

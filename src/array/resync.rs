@@ -96,14 +96,21 @@ impl Array {
     pub(super) fn resync_all(&self) {
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         for slot in 0..raid_disks {
-            for _pass in 0..4 {
+            let mut pass = 0;
+            loop {
                 let st = self.state();
-                if !self.takes_writes(slot) || st.in_sync(slot) || kthread::should_stop() {
+                if !st.writable(slot) || st.in_sync(slot) || kthread::should_stop() {
+                    break;
+                }
+                // A leg behind (writes only mark its bitmap) is copied pass
+                // after pass until a pass leaves it clean: it rejoins then.
+                if pass >= 4 && !self.is_behind(slot) {
                     break;
                 }
                 if !self.resync_slot(slot) {
                     break;
                 }
+                pass += 1;
             }
         }
     }
@@ -176,7 +183,7 @@ impl Array {
                     self.interlock_lower(bucket);
                 }
             }
-            halted |= retire.failed() || kthread::should_stop() || !self.takes_writes(slot);
+            halted |= retire.failed() || kthread::should_stop() || !self.state().writable(slot);
             // Start copies while lanes are free.
             while !halted && !exhausted {
                 let Some(lane) = jobs.iter().position(Option::is_none) else {
@@ -189,7 +196,7 @@ impl Array {
                     Pace::Drain => break,
                     Pace::Sleep(ms) if idle => {
                         fsleep(Delta::from_millis(ms as i64));
-                        halted |= kthread::should_stop() || !self.takes_writes(slot);
+                        halted |= kthread::should_stop() || !self.state().writable(slot);
                         continue;
                     }
                     Pace::Sleep(_) => break,
@@ -198,10 +205,15 @@ impl Array {
                     exhausted = true;
                     break;
                 };
+                let bucket = self.interlock_raise(piece.sector);
+                // Behind writes to the target over the piece land first (no
+                // new one starts while the region is held): the copy must
+                // not be overtaken there by older data.
+                self.wait_behind(piece.sector, piece.sectors, 1 << slot);
                 let mut job = Job {
                     piece,
                     seq,
-                    bucket: self.interlock_raise(piece.sector),
+                    bucket,
                     tried: 1 << slot,
                     stage: Stage::Copied,
                 };
@@ -277,6 +289,7 @@ impl Array {
             log.dirty_blocks,
             log.dirty_blocks << shift << 9
         );
+        self.behind_copied(slot, log.dirty_blocks << shift << 9);
         if finished && self.settle_in_sync(slot, || bm.is_clean()) {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
             // itself: writes are drained (the freeze), no other freezer
@@ -300,7 +313,7 @@ impl Array {
                 st.active(),
                 self.raid_disks.load(Ordering::Relaxed)
             );
-            self.note_caught_up(slot, log.dirty_blocks << shift << 9);
+            self.note_caught_up(slot);
         } else if !finished {
             pr_info!(
                 "{}: resync of slot {} interrupted; what is left stays dirty\n",
@@ -388,6 +401,6 @@ impl Array {
     pub(crate) fn needs_recovery(&self) -> bool {
         let st = self.state();
         (0..self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS))
-            .any(|i| self.takes_writes(i) && !st.in_sync(i))
+            .any(|i| st.writable(i) && !st.in_sync(i))
     }
 }

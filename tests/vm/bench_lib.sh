@@ -211,14 +211,14 @@ SECTORS=$((SIZE_MB * 2048))
 modprobe dm-delay
 dmsetup create slowa --table "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 $SLOW_MS" || die "dm-delay"
 dmsetup create slowb --table "0 $SECTORS delay /dev/ram3 0 0 /dev/ram3 0 $SLOW_MS" || die "dm-delay"
-# fio_lat NAME DEV extra-args: IOPS, p50 and p99 write latency (us,
+# fio_lat NAME DEV extra-args: IOPS, p50 and p99 write latency (ns,
 # submission to completion: fio's lat, as brd completes within submission).
 fio_lat() {
 	fio_job "$@" --lat_percentiles=1 >/dev/null
 	awk -F: '/"iops" :/ {gsub(/[ ,]/,"",$2); iops+=$2}
 		/"50.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p50) p50 = $2}
 		/"99.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p99) p99 = $2}
-		END {printf "%d %d %d\n", iops, p50 / 1000, p99 / 1000}' /tmp/fio.json
+		END {printf "%d %d %d\n", iops, p50, p99}' /tmp/fio.json
 }
 LAT="slowleg-qd1:--rw=randwrite:--bs=4k:--iodepth=1
 slowleg-qd32:--rw=randwrite:--bs=4k:--iodepth=32"
@@ -233,7 +233,7 @@ lat_interleaved() { # lat_interleaved "TARGET=DEV ..."
 			for t in $(rotate $r $1); do
 				out=$(fio_lat "$name" "${t#*=}" $args)
 				iops=${out%% *}; out=${out#* }
-				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":$iops,\"p50_us\":${out% *},\"p99_us\":${out#* },\"slow_ms\":$SLOW_MS}"
+				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":$iops,\"p50_ns\":${out% *},\"p99_ns\":${out#* },\"slow_ms\":$SLOW_MS}"
 			done
 			r=$((r + 1))
 		done
@@ -269,8 +269,8 @@ i=0
 while ! dmesg | grep -q "caught up (" && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
 t2=$(now_ms)
 wait_fr1
-skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind).*/\1/p' | awk '{s += $1} END {print s + 0}')
-copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied).*/\1/p' | awk '{s += $1} END {print s + 0}')
+skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind.*/\1/p' | awk '{s += $1} END {print s + 0}')
+copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied.*/\1/p' | awk '{s += $1} END {print s + 0}')
 blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
 	|| die "fr1 legs differ after the catch-up"
 rec "{\"workload\":\"behind-episode\",\"target\":\"fr1\",\"write_ms\":$((t1 - t0)),\"catch_up_ms\":$((t2 - t1)),\"written_behind\":$skipped,\"copied\":$copied,\"md_chunk\":$md_chunk}"
