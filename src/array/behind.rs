@@ -41,17 +41,14 @@
 //!   its bitmap before the write finishes.
 //! - When the last behind write of a behind leg ends (completion, any
 //!   context), or at once if none was in flight, the catch-up work item is
-//!   queued. It (process context) takes `config` and restarts the resync
-//!   thread, which copies the leg's dirty blocks region by region under the
-//!   interlock while writes keep skipping the leg and marking its bitmap;
-//!   a copy first waits for the target's behind writes over its piece (so
-//!   no older data lands after it). The thread repeats passes while the leg
-//!   is behind; at the end of a pass it freezes writes (no skipping write is
-//!   between its decision and its bit), and if the bitmap is clean sets the
-//!   mode to NORMAL and the leg in sync before it unfreezes. A leg that is
-//!   not behind is declared in sync with NORMAL -> SETTLING -> NORMAL around
-//!   the last look at its bitmap, which excludes going behind meanwhile.
-//!   Going behind during a resync does not stop it.
+//!   queued. It (process context) takes `config`, freezes writes (so no
+//!   write that skipped the leg is still on its way to the bitmap), sets
+//!   the mode back to NORMAL, unfreezes, and restarts the resync thread,
+//!   which copies the leg's dirty blocks region by region under the
+//!   interlock and declares it in sync (NORMAL -> SETTLING -> NORMAL around
+//!   a last look at the bitmap). If the leg goes behind again meanwhile, the
+//!   resync stops (`Array::takes_writes`) and what it did not copy stays
+//!   dirty for the next catch-up.
 //!
 //! Order: the catch-up takes `config` -> `freezer`, as every freezer;
 //! completions take only `interlock_lock` (to wake readers). A writer
@@ -127,8 +124,6 @@ pub(crate) struct SlotBehind {
     pub(super) oldest_ns: AtomicU64,
     /// Bytes of writes that skipped the leg since it went behind.
     pub(super) skipped_bytes: AtomicU64,
-    /// Bytes the sync thread copied to it since it went behind.
-    copied_bytes: AtomicU64,
 }
 
 impl SlotBehind {
@@ -139,7 +134,6 @@ impl SlotBehind {
             inflight: AtomicU32::new(0),
             oldest_ns: AtomicU64::new(0),
             skipped_bytes: AtomicU64::new(0),
-            copied_bytes: AtomicU64::new(0),
         }
     }
 
@@ -153,7 +147,6 @@ impl SlotBehind {
         self.mode.store(NORMAL, Ordering::SeqCst);
         self.caught_up_pending.store(false, Ordering::Relaxed);
         self.skipped_bytes.store(0, Ordering::Relaxed);
-        self.copied_bytes.store(0, Ordering::Relaxed);
     }
 }
 
@@ -161,13 +154,6 @@ impl SlotBehind {
 pub(crate) const CATCH_UP_WORK: u64 = 2;
 
 impl Array {
-    /// The leg in `slot` is behind: writes only mark its bitmap.
-    pub(super) fn is_behind(&self, slot: u32) -> bool {
-        self.slot
-            .get(slot as usize)
-            .is_some_and(|s| s.behind.is_behind())
-    }
-
     /// Writes go to the member in `slot`: it works and is not behind.
     pub(super) fn takes_writes(&self, slot: u32) -> bool {
         self.state().writable(slot)
@@ -364,10 +350,20 @@ impl Array {
             if !b.is_behind() || b.inflight.load(Ordering::SeqCst) != 0 {
                 continue;
             }
+            // No write that skipped the leg is still on its way to the
+            // bitmap once writes are frozen.
+            let frozen = self.freeze();
+            let back = b
+                .mode
+                .compare_exchange(BEHIND, NORMAL, Ordering::SeqCst, Ordering::SeqCst);
+            drop(frozen);
+            if back.is_err() {
+                continue;
+            }
             any = true;
             let name = self.slot_name(slot);
             pr_info!(
-                "{}: {} drained its behind writes: resyncing what it missed ({} bytes written while behind so far)\n",
+                "{}: {} drained its behind writes: resyncing what it missed ({} bytes written while behind)\n",
                 self.log_prefix(),
                 name.as_str(),
                 b.skipped_bytes.swap(0, Ordering::Relaxed)
@@ -392,20 +388,6 @@ impl Array {
         let Some(s) = self.slot.get(slot as usize) else {
             return false;
         };
-        if s.behind.is_behind() {
-            // Writes skip it: with writes frozen no skipping write is between
-            // its decision and its bit, and none can go behind meanwhile.
-            if !clean() {
-                return false;
-            }
-            let frozen = self.freeze();
-            let ok = clean() && self.update_state(|st| st.set_in_sync(slot)).is_ok();
-            if ok {
-                s.behind.mode.store(NORMAL, Ordering::SeqCst);
-            }
-            drop(frozen);
-            return ok;
-        }
         if s.behind
             .mode
             .compare_exchange(NORMAL, SETTLING, Ordering::SeqCst, Ordering::SeqCst)
@@ -418,27 +400,20 @@ impl Array {
         ok
     }
 
-    /// A pass of the sync thread copied `bytes` to `slot`.
-    pub(super) fn behind_copied(&self, slot: u32, bytes: u64) {
-        if let Some(s) = self.slot.get(slot as usize) {
-            if s.behind.caught_up_pending.load(Ordering::Relaxed) {
-                s.behind.copied_bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
-        }
-    }
-
     /// The sync thread brought `slot` back in sync: if it had gone behind,
-    /// say that it caught up, with what that took.
-    pub(super) fn note_caught_up(&self, slot: u32) {
-        let b = &self.slot[slot as usize].behind;
-        if b.caught_up_pending.swap(false, Ordering::Relaxed) {
+    /// say that it caught up.
+    pub(super) fn note_caught_up(&self, slot: u32, copied_bytes: u64) {
+        if self.slot[slot as usize]
+            .behind
+            .caught_up_pending
+            .swap(false, Ordering::Relaxed)
+        {
             let name = self.slot_name(slot);
             pr_info!(
-                "{}: {} caught up ({} bytes copied, {} more bytes written while catching up): back to write-behind\n",
+                "{}: {} caught up ({} bytes copied): back to write-behind\n",
                 self.log_prefix(),
                 name.as_str(),
-                b.copied_bytes.swap(0, Ordering::Relaxed),
-                b.skipped_bytes.swap(0, Ordering::Relaxed)
+                copied_bytes
             );
         }
     }

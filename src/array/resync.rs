@@ -96,21 +96,14 @@ impl Array {
     pub(super) fn resync_all(&self) {
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         for slot in 0..raid_disks {
-            let mut pass = 0;
-            loop {
+            for _pass in 0..4 {
                 let st = self.state();
-                if !st.writable(slot) || st.in_sync(slot) || kthread::should_stop() {
-                    break;
-                }
-                // A leg behind (writes only mark its bitmap) is copied pass
-                // after pass until a pass leaves it clean: it rejoins then.
-                if pass >= 4 && !self.is_behind(slot) {
+                if !self.takes_writes(slot) || st.in_sync(slot) || kthread::should_stop() {
                     break;
                 }
                 if !self.resync_slot(slot) {
                     break;
                 }
-                pass += 1;
             }
         }
     }
@@ -183,7 +176,7 @@ impl Array {
                     self.interlock_lower(bucket);
                 }
             }
-            halted |= retire.failed() || kthread::should_stop() || !self.state().writable(slot);
+            halted |= retire.failed() || kthread::should_stop() || !self.takes_writes(slot);
             // Start copies while lanes are free.
             while !halted && !exhausted {
                 let Some(lane) = jobs.iter().position(Option::is_none) else {
@@ -196,7 +189,7 @@ impl Array {
                     Pace::Drain => break,
                     Pace::Sleep(ms) if idle => {
                         fsleep(Delta::from_millis(ms as i64));
-                        halted |= kthread::should_stop() || !self.state().writable(slot);
+                        halted |= kthread::should_stop() || !self.takes_writes(slot);
                         continue;
                     }
                     Pace::Sleep(_) => break,
@@ -289,7 +282,6 @@ impl Array {
             log.dirty_blocks,
             log.dirty_blocks << shift << 9
         );
-        self.behind_copied(slot, log.dirty_blocks << shift << 9);
         if finished && self.settle_in_sync(slot, || bm.is_clean()) {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
             // itself: writes are drained (the freeze), no other freezer
@@ -313,7 +305,7 @@ impl Array {
                 st.active(),
                 self.raid_disks.load(Ordering::Relaxed)
             );
-            self.note_caught_up(slot);
+            self.note_caught_up(slot, log.dirty_blocks << shift << 9);
         } else if !finished {
             pr_info!(
                 "{}: resync of slot {} interrupted; what is left stays dirty\n",
@@ -401,6 +393,6 @@ impl Array {
     pub(crate) fn needs_recovery(&self) -> bool {
         let st = self.state();
         (0..self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS))
-            .any(|i| st.writable(i) && !st.in_sync(i))
+            .any(|i| self.takes_writes(i) && !st.in_sync(i))
     }
 }

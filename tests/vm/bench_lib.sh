@@ -269,8 +269,8 @@ i=0
 while ! dmesg | grep -q "caught up (" && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
 t2=$(now_ms)
 wait_fr1
-skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind.*/\1/p' | awk '{s += $1} END {print s + 0}')
-copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied.*/\1/p' | awk '{s += $1} END {print s + 0}')
+skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind).*/\1/p' | awk '{s += $1} END {print s + 0}')
+copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied).*/\1/p' | awk '{s += $1} END {print s + 0}')
 blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
 	|| die "fr1 legs differ after the catch-up"
 rec "{\"workload\":\"behind-episode\",\"target\":\"fr1\",\"write_ms\":$((t1 - t0)),\"catch_up_ms\":$((t2 - t1)),\"written_behind\":$skipped,\"copied\":$copied,\"md_chunk\":$md_chunk}"

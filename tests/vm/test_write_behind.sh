@@ -143,8 +143,8 @@ caught_up() {
 	local i=0
 	while ! dmesg_has "caught up (" && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
 	fr1ctl wait /dev/md0 60 >/dev/null || return 1
-	skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind.*/\1/p' | awk '{s += $1} END {print s + 0}')
-	copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied.*/\1/p' | awk '{s += $1} END {print s + 0}')
+	skipped=$(dmesg | sed -n 's/.*resyncing what it missed (\([0-9]*\) bytes written while behind).*/\1/p' | awk '{s += $1} END {print s + 0}')
+	copied=$(dmesg | sed -n 's/.*caught up (\([0-9]*\) bytes copied).*/\1/p' | awk '{s += $1} END {print s + 0}')
 	echo "# written while behind $skipped, copied $copied"
 	[ "$skipped" -gt 0 ] && [ "$copied" = "$skipped" ]
 }
