@@ -24,8 +24,10 @@
 //!   resync source and a check never read a leg where an overlapping behind
 //!   write is in flight (they pick another leg, or sleep until it landed:
 //!   md's `wait_behind_writes`; `readers` tells completions to wake them on
-//!   the interlock's condition variable); a bitmap is reset only while its
-//!   leg has no behind write in flight (one that fails records into it).
+//!   the interlock's condition variable); a resync copy waits for the
+//!   target's behind writes over its piece before it reads (so no older
+//!   data lands after it); a bitmap is reset only while its leg has no
+//!   behind write in flight (one that fails records into it).
 //! - A behind write that fails fails its leg and marks its range in the
 //!   leg's bitmap, as a mirrored write does; the caller, who saw success,
 //!   loses nothing a resync cannot restore.
