@@ -31,18 +31,6 @@
 //! - A behind write that fails fails its leg and marks its range in the
 //!   leg's bitmap, as a mirrored write does; the caller, who saw success,
 //!   loses nothing a resync cannot restore.
-//! - A resync copy to a write-mostly leg (the sync thread, process context,
-//!   holding the copy's region) goes as a behind write too while the leg
-//!   uses at most half its backlog (`Array::copy_behind`): a copy of the
-//!   resync buffer, published in `flights` before it is sent; then the copy
-//!   is retired at once (its bits cleared, its region released) while the
-//!   slow leg writes. So a catch-up holds a region only while it reads the
-//!   fast leg, and writers never wait for the slow one. A later write over
-//!   the copy sees its flight: the leg, not in sync, is skipped by that
-//!   write alone, which marks its bitmap (the sync thread's next pass copies
-//!   it again, after the first copy landed). A copy that fails fails the leg
-//!   and records its range; the retire, which may clear that range just
-//!   after, records it again when it finds the leg no longer writable.
 //!
 //! Protocol (stalled legs, ahead/behind):
 //!
@@ -55,11 +43,7 @@
 //!   its bitmap before the write finishes.
 //! - When the last behind write of a behind leg ends (completion, any
 //!   context), or at once if none was in flight, the catch-up work item is
-//!   queued (a delayed work: at once the first time, later after a back-off
-//!   while the leg keeps falling behind before it caught up,
-//!   `logic::behind::catch_up_delay_ms`; the leg stays behind meanwhile,
-//!   and `stop` flushes the work after its drain). It (process context)
-//!   takes `config`, freezes writes (so no
+//!   queued. It (process context) takes `config`, freezes writes (so no
 //!   write that skipped the leg is still on its way to the bitmap), sets
 //!   the mode back to NORMAL, unfreezes, and restarts the resync thread,
 //!   which copies the leg's dirty blocks region by region under the
@@ -76,15 +60,13 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     prelude::*,
     sync::Arc,
-    time::msecs_to_jiffies,
     workqueue::{self, WorkItem},
 };
 
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::behind::{self, Facts, Flights, Route, Why};
-use crate::sys::bio::{CloneOwner, PageBuf, Status};
-use crate::sys::member::Member;
+use crate::sys::bio::CloneOwner;
 use crate::sys::time::monotonic_ns;
 
 /// The array's write-behind state (see the protocol above).
@@ -144,9 +126,6 @@ pub(crate) struct SlotBehind {
     pub(super) oldest_ns: AtomicU64,
     /// Bytes of writes that skipped the leg since it went behind.
     pub(super) skipped_bytes: AtomicU64,
-    /// Times it went behind since it last caught up (the catch-up's
-    /// back-off, `logic::behind::catch_up_delay_ms`).
-    episodes: AtomicU32,
 }
 
 impl SlotBehind {
@@ -157,7 +136,6 @@ impl SlotBehind {
             inflight: AtomicU32::new(0),
             oldest_ns: AtomicU64::new(0),
             skipped_bytes: AtomicU64::new(0),
-            episodes: AtomicU32::new(0),
         }
     }
 
@@ -171,7 +149,6 @@ impl SlotBehind {
         self.mode.store(NORMAL, Ordering::SeqCst);
         self.caught_up_pending.store(false, Ordering::Relaxed);
         self.skipped_bytes.store(0, Ordering::Relaxed);
-        self.episodes.store(0, Ordering::Relaxed);
     }
 }
 
@@ -214,7 +191,6 @@ impl Array {
             overlaps: overlap & (1 << slot) != 0,
             oldest_ms,
             leg_behind: b.is_behind(),
-            leg_in_sync: self.state().readable(slot),
             fast_in_sync,
             data,
         })
@@ -253,10 +229,6 @@ impl Array {
         // Its bitmap records what it misses from now on.
         self.remember_member(slot);
         s.behind.caught_up_pending.store(true, Ordering::Relaxed);
-        let _ = s
-            .behind
-            .episodes
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
         s.behind.mode.store(BEHIND, Ordering::SeqCst);
         crate::registry::new_event();
         let name = self.slot_name(slot);
@@ -269,7 +241,7 @@ impl Array {
             self.behind.bytes.load(Ordering::Relaxed)
         );
         if s.behind.inflight.load(Ordering::SeqCst) == 0 {
-            self.queue_catch_up(slot);
+            self.queue_catch_up();
         }
         true
     }
@@ -314,7 +286,7 @@ impl Array {
             // SeqCst against `go_behind`'s store of BEHIND and load of the
             // count: one of the two queues the catch-up.
             if b.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && b.is_behind() {
-                self.queue_catch_up(slot);
+                self.queue_catch_up();
             }
         }
         self.behind
@@ -325,41 +297,6 @@ impl Array {
             let _g = self.interlock_lock.lock();
             self.interlock_cv.notify_all();
         }
-    }
-
-    /// A resync copy of `sectors` at `sector`, read into `buf`, goes to the
-    /// write-mostly leg in `slot` (`member`) as a behind write (see the
-    /// protocol): true if it is on its way, so the copy may be retired and
-    /// its region let go at once; false if the leg is not write-mostly,
-    /// its backlog has no room (`logic::behind::resync_copy_behind`) or
-    /// memory is short: the caller writes the leg itself.
-    pub(super) fn copy_behind(
-        &self,
-        slot: u32,
-        member: &Member,
-        buf: &PageBuf,
-        sector: u64,
-        sectors: u64,
-    ) -> bool {
-        let Some(s) = self.slot.get(slot as usize) else {
-            return false;
-        };
-        if !self.state().write_mostly(slot)
-            || !behind::resync_copy_behind(
-                self.behind.backlog.load(Ordering::Relaxed),
-                s.behind.inflight.load(Ordering::SeqCst),
-            )
-        {
-            return false;
-        }
-        let Some(copy) = self.behind_set.copy_of_buf(member, buf, sector, sectors) else {
-            return false;
-        };
-        let Some(flight) = self.behind_start(sector, sectors, 1 << slot) else {
-            copy.end(Status::OK);
-            return false;
-        };
-        self.send_behind(copy, flight, 1 << slot) == 0
     }
 
     /// The legs with behind writes in flight that overlap `sectors` at
@@ -389,28 +326,18 @@ impl Array {
             .is_none_or(|s| s.behind.inflight.load(Ordering::SeqCst) == 0)
     }
 
-    /// A write of `bytes` skipped the legs `slots` (counted for those that
-    /// are behind).
+    /// A write of `bytes` skipped the behind legs `slots`.
     pub(super) fn behind_skipped(&self, slots: u32, bytes: u64) {
         for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
-            let b = &self.slot[slot as usize].behind;
-            if b.is_behind() {
-                b.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
+            self.slot[slot as usize]
+                .behind
+                .skipped_bytes
+                .fetch_add(bytes, Ordering::Relaxed);
         }
     }
 
-    /// Queues the catch-up of the behind leg in `slot`, which has drained
-    /// (any context), after its back-off.
-    fn queue_catch_up(&self, slot: u32) {
-        let episodes = self.slot[slot as usize]
-            .behind
-            .episodes
-            .load(Ordering::Relaxed);
-        let delay = msecs_to_jiffies(behind::catch_up_delay_ms(episodes));
-        // Already queued: that run sees this leg too.
-        let _ = workqueue::system()
-            .enqueue_delayed::<Arc<Array>, CATCH_UP_WORK>(CloneOwner::arc(self), delay);
+    fn queue_catch_up(&self) {
+        let _ = workqueue::system().enqueue::<Arc<Array>, CATCH_UP_WORK>(CloneOwner::arc(self));
     }
 
     /// Behind legs whose behind writes drained resync what they missed.
@@ -478,9 +405,11 @@ impl Array {
     /// The sync thread brought `slot` back in sync: if it had gone behind,
     /// say that it caught up.
     pub(super) fn note_caught_up(&self, slot: u32, copied_bytes: u64) {
-        let b = &self.slot[slot as usize].behind;
-        b.episodes.store(0, Ordering::Relaxed);
-        if b.caught_up_pending.swap(false, Ordering::Relaxed) {
+        if self.slot[slot as usize]
+            .behind
+            .caught_up_pending
+            .swap(false, Ordering::Relaxed)
+        {
             let name = self.slot_name(slot);
             pr_info!(
                 "{}: {} caught up ({} bytes copied): back to write-behind\n",

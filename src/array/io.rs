@@ -350,7 +350,7 @@ impl Array {
     /// Sends `copy` (its entry in the flights table: `flight`) to the legs
     /// `legs` as behind writes (see `array/behind.rs`). Returns the legs it
     /// did not reach: their bitmap must record the write.
-    pub(super) fn send_behind(&self, copy: Bio, flight: u32, legs: u32) -> u32 {
+    fn send_behind(&self, copy: Bio, flight: u32, legs: u32) -> u32 {
         // A master count of its own: `stop` drains it.
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();

@@ -28,10 +28,10 @@ pub(crate) mod sysfs;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
-    new_condvar, new_delayed_work, new_mutex, new_spinlock_irq, new_work,
+    new_condvar, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, Completion, CondVar, Mutex, SetOnce, SpinLockIrq},
-    workqueue::{DelayedWork, Work},
+    workqueue::Work,
 };
 
 use crate::logic::abi::{self, DevNum, Geometry, MAX_MIRRORS};
@@ -119,7 +119,7 @@ pub(crate) struct Array {
     /// Write-behind and ahead/behind.
     behind: behind::Behind,
     #[pin]
-    catch_up_work: DelayedWork<Array, { behind::CATCH_UP_WORK }>,
+    catch_up_work: Work<Array, { behind::CATCH_UP_WORK }>,
     #[pin]
     retry_work: Work<Array, { io::RETRY_WORK }>,
     #[pin]
@@ -155,13 +155,10 @@ pub(crate) struct Array {
     chunk_size: AtomicI32,
 }
 
-kernel::impl_has_delayed_work! {
-    impl HasDelayedWork<Self, { behind::CATCH_UP_WORK }> for Array { self.catch_up_work }
-}
-
 kernel::impl_has_work! {
     impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
     impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
+    impl HasWork<Self, { behind::CATCH_UP_WORK }> for Array { self.catch_up_work }
 }
 
 impl Array {
@@ -198,7 +195,7 @@ impl Array {
                 splits <- BioSet::new(),
                 behind_set <- BioSet::new(),
                 behind: behind::Behind::default(),
-                catch_up_work <- new_delayed_work!("fr1::catch_up_work"),
+                catch_up_work <- new_work!("fr1::catch_up_work"),
                 retry: FinishedStack::new(),
                 retry_work <- new_work!("fr1::retry_work"),
                 zero_fill: FinishedStack::new(),
@@ -637,7 +634,7 @@ impl Array {
     fn flush_work(&self) {
         crate::sys::work::flush(&self.retry_work);
         crate::sys::work::flush(&self.zero_fill_work);
-        crate::sys::work::flush_delayed(&self.catch_up_work);
+        crate::sys::work::flush(&self.catch_up_work);
     }
 
     /// Drains I/O, releases the members and deletes the disk (md's order:

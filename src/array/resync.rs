@@ -169,13 +169,6 @@ impl Array {
                         // Cleared before the region is released: a write
                         // that then misses the member sets its bits again.
                         bm.clear(start, len);
-                        // A copy sent behind may have failed meanwhile and
-                        // recorded its range before this clear (it fails
-                        // the member first): record it again.
-                        core::sync::atomic::fence(Ordering::SeqCst);
-                        if !self.state().writable(slot) {
-                            bm.set(start, len);
-                        }
                         log.dirty(start, len, &mut out);
                     }
                 }
@@ -244,14 +237,7 @@ impl Array {
                     job.stage = Stage::Failed;
                     if let Some(t) = self.slot_ref(slot, true) {
                         let p = job.piece;
-                        if ring.buf(lane).is_some_and(|buf| {
-                            self.copy_behind(slot, t.as_ref(), buf, p.sector, p.sectors)
-                        }) {
-                            // On its way to a write-mostly leg from a copy
-                            // of its own: retired (and its region let go)
-                            // without waiting for the slow leg.
-                            job.stage = Stage::Copied;
-                        } else if ring
+                        if ring
                             .submit(lane, t, &self.bioset, true, p.sector, p.sectors)
                             .is_ok()
                         {

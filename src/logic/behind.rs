@@ -78,8 +78,6 @@ pub(crate) struct Facts {
     pub(crate) oldest_ms: u64,
     /// The leg is behind already.
     pub(crate) leg_behind: bool,
-    /// The leg is in sync (reads may go to it).
-    pub(crate) leg_in_sync: bool,
     /// A leg that is not write-mostly and in sync gets the write itself:
     /// without one, write-mostly legs are ordinary mirrors (md's rule).
     pub(crate) fast_in_sync: bool,
@@ -98,13 +96,7 @@ pub(crate) fn route(f: Facts) -> Route {
     }
     if f.overlaps {
         // Behind or mirrored, the write could overtake the older copy on
-        // the leg. A leg being resynced serves no reads: this write alone
-        // skips it (its bitmap has it; the resync's next pass copies it).
-        // An in-sync one goes behind (or, holding the last readable copy,
-        // the caller waits).
-        if !f.leg_in_sync {
-            return Route::Skip;
-        }
+        // the leg. (The caller waits instead if the leg may not go behind.)
         return Route::GoBehind(Why::Overlap);
     }
     if f.backlog == 0 || !f.fast_in_sync || !f.data {
@@ -118,34 +110,6 @@ pub(crate) fn route(f: Facts) -> Route {
     }
     Route::Behind
 }
-
-/// Whether a resync copy to a write-mostly leg with `in_flight` behind
-/// writes goes as a behind write itself (the copy leaves the region at once,
-/// `array/resync.rs`): only while the leg has write-behind on and uses at
-/// most half its backlog, so the catch-up never fills the backlog that would
-/// send the leg behind again; otherwise the copy writes the leg holding its
-/// region, as every resync copy does.
-pub(crate) fn resync_copy_behind(backlog: u32, in_flight: u32) -> bool {
-    backlog > 0 && in_flight < backlog.div_ceil(2)
-}
-
-/// How long a leg that drained its behind writes stays behind before its
-/// catch-up starts, in ms, after it went behind `episodes` times since it
-/// last caught up (1: the first time). The first catch-up starts at once;
-/// a leg that keeps falling behind before it caught up (a load the leg
-/// cannot carry) waits 25 ms, then 50, 100, ... up to
-/// [`CATCH_UP_DELAY_MAX_MS`]: each catch-up that the load cuts short costs
-/// the array a freeze and a restart of the sync thread, while writes to a
-/// behind leg cost only a bit in its bitmap.
-pub(crate) fn catch_up_delay_ms(episodes: u32) -> u32 {
-    match episodes {
-        0 | 1 => 0,
-        n => (25u32 << (n - 2).min(16)).min(CATCH_UP_DELAY_MAX_MS),
-    }
-}
-
-/// The longest a drained behind leg waits for its catch-up.
-pub(crate) const CATCH_UP_DELAY_MAX_MS: u32 = 1000;
 
 /// Behind writes fr1 tracks at once: a larger `backlog` acts as this one.
 pub(crate) const FLIGHTS: usize = 1024;
@@ -272,7 +236,6 @@ mod tests {
             oldest_ms: 0,
             overlaps: false,
             leg_behind: false,
-            leg_in_sync: true,
             fast_in_sync: true,
             data: true,
         }
@@ -344,35 +307,7 @@ mod tests {
                 ..f
             };
             assert_eq!(route(f), Route::GoBehind(Why::Overlap));
-            // A leg being resynced: only this write skips it.
-            let resyncing = Facts {
-                leg_in_sync: false,
-                ..f
-            };
-            assert_eq!(route(resyncing), Route::Skip);
         }
-    }
-
-    #[test]
-    fn catch_ups_back_off_while_the_leg_keeps_falling_behind() {
-        assert_eq!(catch_up_delay_ms(1), 0);
-        assert_eq!(catch_up_delay_ms(2), 25);
-        assert_eq!(catch_up_delay_ms(3), 50);
-        assert_eq!(catch_up_delay_ms(7), 800);
-        assert_eq!(catch_up_delay_ms(8), CATCH_UP_DELAY_MAX_MS);
-        assert_eq!(catch_up_delay_ms(u32::MAX), CATCH_UP_DELAY_MAX_MS);
-    }
-
-    #[test]
-    fn resync_copies_go_behind_within_half_the_backlog() {
-        assert!(!resync_copy_behind(0, 0));
-        assert!(resync_copy_behind(256, 127));
-        assert!(!resync_copy_behind(256, 128));
-        assert!(resync_copy_behind(1, 0));
-        assert!(!resync_copy_behind(1, 1));
-        assert!(resync_copy_behind(4, 1));
-        assert!(!resync_copy_behind(4, 2));
-        assert!(resync_copy_behind(BACKLOG_MAX, 8191));
     }
 
     #[test]

@@ -434,28 +434,6 @@ impl<T> BioSet<T> {
     }
 }
 
-impl<T> BioSet<T> {
-    /// A copy of the first `sectors` of `buf`, as a write of them at
-    /// `sector`, in pages of its own (a resync copy that goes behind): as
-    /// [`BioSet::copy_of`], `None` under memory pressure. `member` only
-    /// names a device for the staging bio, which is never sent.
-    pub(crate) fn copy_of_buf(
-        &self,
-        member: &Member,
-        buf: &PageBuf,
-        sector: u64,
-        sectors: u64,
-    ) -> Option<Bio> {
-        let staging = self.page_bio(member, true, sector, sectors, buf)?;
-        let copy = self.copy_of(&staging);
-        let p = staging.into_raw();
-        // SAFETY: The staging bio was never submitted and fr1 holds its only
-        // reference; its pages are `buf`'s, which `bio_put` does not free.
-        unsafe { bindings::bio_put(p) };
-        copy
-    }
-}
-
 /// End of a behind copy: frees its pages and the bio (any context).
 ///
 /// # Safety
