@@ -30,6 +30,8 @@ pub(crate) struct IoState {
     start_ns: u64,
     /// Behind writes: the copy's entry in the flights table.
     flight: u32,
+    /// Behind writes: a resync copy (`Array::copy_behind`), not a user's.
+    resync: bool,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
     bucket: u32,
     /// Reads: the slots tried so far.
@@ -52,6 +54,7 @@ impl IoState {
             behind: 0,
             start_ns: 0,
             flight: 0,
+            resync: false,
             bucket,
             tried: 0,
             slot: 0,
@@ -61,11 +64,12 @@ impl IoState {
         }
     }
 
-    fn behind(flight: u32, legs: u32) -> Self {
+    fn behind(flight: u32, legs: u32, resync: bool) -> Self {
         IoState {
             behind: legs,
             start_ns: crate::sys::time::monotonic_ns(),
             flight,
+            resync,
             ..IoState::write(NO_BUCKET)
         }
     }
@@ -76,6 +80,7 @@ impl IoState {
             behind: 0,
             start_ns: 0,
             flight: 0,
+            resync: false,
             bucket: NO_BUCKET,
             tried: 1 << slot,
             slot,
@@ -163,10 +168,10 @@ unsafe impl CloneOwner for Array {
         }
         if st.behind != 0 {
             // The copy's group: the upper bio ended long ago.
-            let (flight, legs, start) = (st.flight, st.behind, st.start_ns);
+            let (flight, legs, start, resync) = (st.flight, st.behind, st.start_ns, st.resync);
             let sectors = done.master().sectors();
             done.end(Status::OK);
-            this.behind_end(flight, sectors, legs, start);
+            this.behind_end(flight, sectors, legs, start, resync);
             this.end_master();
             return;
         }
@@ -284,7 +289,7 @@ impl Array {
         }
         let mut missed = skipped;
         if let Some((copy, flight)) = copy {
-            missed |= self.send_behind(copy, flight, behind);
+            missed |= self.send_behind(copy, flight, behind, false);
         }
         let mut out = self.fan_out(master, IoState::write(bucket));
         for slot in (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0) {
@@ -349,12 +354,13 @@ impl Array {
 
     /// Sends `copy` (its entry in the flights table: `flight`) to the legs
     /// `legs` as behind writes (see `array/behind.rs`). Returns the legs it
-    /// did not reach: their bitmap must record the write.
-    fn send_behind(&self, copy: Bio, flight: u32, legs: u32) -> u32 {
+    /// did not reach: their bitmap must record the write. `resync`: the
+    /// copy is a resync copy (`Array::copy_behind`).
+    pub(super) fn send_behind(&self, copy: Bio, flight: u32, legs: u32, resync: bool) -> u32 {
         // A master count of its own: `stop` drains it.
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();
-        let mut out = self.fan_out(copy, IoState::behind(flight, legs));
+        let mut out = self.fan_out(copy, IoState::behind(flight, legs, resync));
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
             if !out.send(slot, || self.state().writable(slot)) {
@@ -363,7 +369,7 @@ impl Array {
         }
         if let Err((copy, st)) = out.finish() {
             copy.end(Status::OK);
-            self.behind_end(flight, sectors, legs, st.start_ns);
+            self.behind_end(flight, sectors, legs, st.start_ns, resync);
             self.end_master();
         }
         missed

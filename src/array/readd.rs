@@ -24,6 +24,13 @@ impl Array {
     /// its clean blocks matches an in-sync member; anything else is copied
     /// whole.
     pub(crate) fn hot_add(self: &Arc<Self>, dev: DevNum) -> Result {
+        self.hot_add_as(dev, false)
+    }
+
+    /// [`Array::hot_add`] of a member that is write-mostly if
+    /// `write_mostly` (md's ADD_NEW_DISK with `MD_DISK_WRITEMOSTLY`, and the
+    /// automatic re-add of a write-mostly leg).
+    pub(crate) fn hot_add_as(self: &Arc<Self>, dev: DevNum, write_mostly: bool) -> Result {
         if self.config.lock().phase != Phase::Running {
             return Err(ENODEV);
         }
@@ -59,7 +66,7 @@ impl Array {
                     .ok_or(EBUSY)?
             }
         };
-        let res = self.attach_recovering(&mut cfg, slot, member, dev);
+        let res = self.attach_recovering(&mut cfg, slot, member, dev, write_mostly);
         if res.is_err() && !self.state().present(slot) {
             // A failed member was taken out for this device, which did not
             // make it in: its directory goes too.
@@ -76,6 +83,7 @@ impl Array {
         slot: u32,
         member: Member,
         dev: DevNum,
+        write_mostly: bool,
     ) -> Result {
         // The recovery is announced before the member joins: from the moment
         // it is visible as recovering, nothing reports the array idle (see
@@ -89,7 +97,7 @@ impl Array {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
-        match self.attach_stopped(cfg, slot, member, dev) {
+        match self.attach_stopped(cfg, slot, member, dev, write_mostly) {
             Ok(()) => self.restart_resync(cfg),
             Err(e) => {
                 self.settle_sync(cfg);
@@ -105,6 +113,7 @@ impl Array {
         slot: u32,
         mut member: Member,
         dev: DevNum,
+        write_mostly: bool,
     ) -> Result {
         let st = self.state();
         let maps = self.bitmaps.as_ref().ok_or(ENODEV)?;
@@ -155,11 +164,12 @@ impl Array {
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
         s.behind.reset();
+        s.probing.store(false, Ordering::Relaxed);
         // Empty: `slot` was chosen free under `config`.
         let installed = s.member.install(member);
         let installed_ok = installed.is_ok();
         let attached = match installed {
-            Ok(()) => self.update_state(|st| st.attach(slot, false, false)),
+            Ok(()) => self.update_state(|st| st.attach(slot, false, write_mostly)),
             Err(_) => Err(crate::logic::errno::Errno::Busy),
         };
         s.tracking.store(true, Ordering::SeqCst);

@@ -434,6 +434,30 @@ impl<T> BioSet<T> {
     }
 }
 
+impl<T> BioSet<T> {
+    /// A copy of the first `sectors` of `buf`, as a write of them at
+    /// `sector`, in pages of its own (a resync copy that goes behind): as
+    /// [`BioSet::copy_of`], `None` under memory pressure. `member` only
+    /// names a device for the staging bio, which is never sent. Nothing
+    /// here waits for memory: the set's bios may all be behind copies in
+    /// flight to a slow leg.
+    pub(crate) fn copy_of_buf(
+        &self,
+        member: &Member,
+        buf: &PageBuf,
+        sector: u64,
+        sectors: u64,
+    ) -> Option<Bio> {
+        let staging = self.page_bio_gfp(member, true, sector, sectors, buf, ffi::FR1_GFP_NOWAIT)?;
+        let copy = self.copy_of(&staging);
+        let p = staging.into_raw();
+        // SAFETY: The staging bio was never submitted and fr1 holds its only
+        // reference; its pages are `buf`'s, which `bio_put` does not free.
+        unsafe { bindings::bio_put(p) };
+        copy
+    }
+}
+
 /// End of a behind copy: frees its pages and the bio (any context).
 ///
 /// # Safety
@@ -573,6 +597,20 @@ impl<T> BioSet<T> {
         sectors: u64,
         buf: &PageBuf,
     ) -> Option<Bio> {
+        self.page_bio_gfp(member, write, sector, sectors, buf, ffi::FR1_GFP_NOIO)
+    }
+
+    /// [`BioSet::page_bio`] allocating with `gfp` (`FR1_GFP_NOIO`: from the
+    /// set's mempool, never fails; `FR1_GFP_NOWAIT`: may fail).
+    fn page_bio_gfp(
+        &self,
+        member: &Member,
+        write: bool,
+        sector: u64,
+        sectors: u64,
+        buf: &PageBuf,
+        gfp: bindings::gfp_t,
+    ) -> Option<Bio> {
         if sectors == 0 || sectors > buf.sectors() {
             return None;
         }
@@ -587,15 +625,9 @@ impl<T> BioSet<T> {
             bindings::req_op_REQ_OP_READ
         };
         // SAFETY: The member is open; the set has bvec pools (NEED_BVECS);
-        // GFP_NOIO from a mempool cannot fail; `nr` <= BIO_MAX_VECS.
+        // `nr` <= BIO_MAX_VECS; a failed allocation is NULL.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(
-                member.bdev(),
-                nr as u16,
-                op,
-                ffi::FR1_GFP_NOIO,
-                self.inner.get(),
-            )
+            bindings::bio_alloc_bioset(member.bdev(), nr as u16, op, gfp, self.inner.get())
         };
         let bio = NonNull::new(bio)?;
         // SAFETY: `bio` is fresh and ours; each page is live for the I/O
