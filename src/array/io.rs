@@ -122,6 +122,27 @@ unsafe impl CloneOwner for Array {
             if this.state().readable(slot) {
                 st.uptodate.store(true, Ordering::Release);
             }
+        } else if status == Status::AGAIN && st.behind != 0 {
+            // A behind write the leg's queue had no room for (`REQ_NOWAIT`):
+            // not a failure. The leg goes behind (out of the in-sync set
+            // before the copy's flight ends, so no read reaches it) and its
+            // bitmap has the write; if it may not (the last readable copy),
+            // it fails as for an error.
+            if this.go_behind(slot, Why::Congested)
+                || matches!(
+                    this.fail_slot(slot, "behind write not queued"),
+                    Ok(()) | Err(FailError::AlreadyFaulty)
+                )
+            {
+                this.record_missed_write(1 << slot, master.sector(), master.sectors());
+            } else {
+                pr_err!(
+                    "{}: behind write to the last in-sync member not queued: {} sectors at {} lost\n",
+                    this.name_str(),
+                    master.sectors(),
+                    master.sector()
+                );
+            }
         } else if status == Status::NOTSUPP && master.optional_op().is_some() {
             // The member lacks the operation: it has not failed, and nothing
             // it holds changed, so neither its state nor the bitmap is
@@ -361,6 +382,13 @@ impl Array {
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();
         let mut out = self.fan_out(copy, IoState::behind(flight, legs, resync));
+        if !resync {
+            // A slow leg's full queue never makes the writer wait
+            // (`clone_done`: the leg goes behind instead). Resync copies
+            // wait: the sync thread may, and a copy that ended AGAIN would
+            // end the catch-up that was to bring the leg back.
+            out.nowait();
+        }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
             if !out.send(slot, || self.state().writable(slot)) {

@@ -525,7 +525,15 @@ impl Array {
     ) -> core::result::Result<(), FailError> {
         // Before the leg misses its first write (see `array/resync.rs`).
         self.note_misses(slot);
-        let st = self.update_state(|s| s.fail(slot))?;
+        let st = self.update_state(|s| s.fail(slot)).inspect_err(|e| {
+            // Failed by request when it had failed by itself: the admin
+            // wants it out, no automatic re-add.
+            if !probe && *e == FailError::AlreadyFaulty {
+                if let Some(s) = self.slot.get(slot as usize) {
+                    s.probing.store(false, Ordering::Relaxed);
+                }
+            }
+        })?;
         if let Some(s) = self.slot.get(slot as usize) {
             s.probing.store(probe, Ordering::Relaxed);
         }
@@ -704,8 +712,9 @@ impl Array {
         crate::sys::work::flush(&self.retry_work);
         crate::sys::work::flush(&self.zero_fill_work);
         crate::sys::work::flush_delayed(&self.catch_up_work);
-        crate::sys::work::flush_delayed(&self.probe_work);
+        // The watch may queue the probe (a leg it fails): first.
         crate::sys::work::flush_delayed(&self.watch_work);
+        crate::sys::work::flush_delayed(&self.probe_work);
     }
 
     /// Drains I/O, releases the members and deletes the disk (md's order:

@@ -14,13 +14,16 @@
 //!   admin wants it out. Installing a member in the slot (any add or
 //!   re-add) clears `probing`; so does a removal by request.
 //! - The probe (process context) looks at every probing slot without
-//!   `config`. While the failed member is still in its slot it reads a few
-//!   blocks of it (first, middle, last) through a counted slot reference,
-//!   synchronously. If they answer, the device is re-added with
-//!   `Array::hot_add_as` (write-mostly as it was), which takes `config`,
-//!   replaces the failed member (a removal or re-add that raced the probe
-//!   makes it fail harmlessly: ENODEV or EBUSY) and resyncs incrementally,
-//!   or fully if the identity sample says a different disk answers there.
+//!   `config`. It opens the slot's device itself (the failed member still
+//!   in the slot, or the device fr1 let go of there) and reads a few of its
+//!   blocks (first, middle, last) synchronously, through that handle: a
+//!   read that hangs pins no slot reference, so a removal or `stop` is not
+//!   held up by it. If they answer, `Array::readd_probed` re-adds the
+//!   device: under `config` it checks that the slot still probes (no
+//!   removal, failure by request or other add came first) and still holds
+//!   that failed device (or had it when fr1 let go), replaces the failed
+//!   member (write-mostly as it was) and resyncs incrementally, or fully if
+//!   the identity sample says a different disk answers there.
 //! - If they do not, [`LET_GO_PROBES`] times in a row, fr1 lets the device
 //!   go (under `config`, as a removal: refused with EBUSY while bios are
 //!   still on it, then tried again next time), keeping the slot's saved
@@ -33,8 +36,11 @@
 //! - A leg that never answers holds the probe in its read until its
 //!   engine's own timeout (nbd-client `-t`, NVMe's I/O timeout): the probe
 //!   runs on `system_long` for that reason, and `stop` (which flushes it
-//!   after its drain) waits for it that long at most. The probe returns at
-//!   once when the array is not running, and requeues only while it is.
+//!   after its drain) waits for it that long (with NBD's default timeout of
+//!   0, until the server answers or the client is disconnected). The probe
+//!   returns at once when the array is not running, and requeues itself
+//!   only under `config` while it is: `stop` sets the phase under `config`
+//!   before its flush, so nothing is queued after it.
 //!   A leg that fails again soon after each automatic re-add is probed
 //!   less and less often (the interval doubles per re-add, up to 64 times,
 //!   until it reaches in sync).
@@ -128,76 +134,64 @@ impl Array {
                 continue;
             }
             let st = self.state();
-            let mut name = self.slot_name(slot);
-            let (dev, answers) = if st.present(slot) {
+            // The failed member still in the slot, or the device fr1 let go
+            // of there. (A working member in a probing slot is being
+            // installed: the install clears `probing`.)
+            let present = st.present(slot);
+            let dev = if present {
                 if !st.faulty(slot) {
-                    s.probing.store(false, Ordering::Relaxed);
                     continue;
                 }
-                let Some((dev, answers)) = self.probe_member(slot) else {
+                let Some(m) = self.slot_get_present(slot) else {
                     again = true;
                     continue;
                 };
-                if !answers {
-                    if s.probe_fails.fetch_add(1, Ordering::Relaxed) + 1 >= LET_GO_PROBES {
-                        self.let_go(slot, dev);
-                    }
-                    again = true;
-                    continue;
-                }
-                (dev, true)
+                m.dev()
             } else {
-                let kdev = s.saved_dev.load(Ordering::SeqCst);
-                if kdev == 0 {
-                    s.probing.store(false, Ordering::Relaxed);
-                    continue;
-                }
-                let dev = DevNum::from_kdev(kdev);
-                match self.probe_dev(dev) {
-                    Some(n) => {
-                        name = n;
-                        (dev, true)
-                    }
-                    None => (dev, false),
+                match s.saved_dev.load(Ordering::SeqCst) {
+                    0 => continue,
+                    kdev => DevNum::from_kdev(kdev),
                 }
             };
-            if !answers {
+            // Through a handle of its own, not the slot's reference: a read
+            // that hangs must not pin the slot (a removal, `stop`).
+            let Some(name) = self.probe_dev(dev) else {
+                if present && s.probe_fails.fetch_add(1, Ordering::Relaxed) + 1 >= LET_GO_PROBES {
+                    self.let_go(slot, dev);
+                }
                 again = true;
                 continue;
-            }
+            };
             pr_info!(
                 "{}: {} answers again: re-adding it\n",
                 self.log_prefix(),
                 name.as_str()
             );
-            s.auto_readds.fetch_add(1, Ordering::Relaxed);
-            let wm = s.saved_write_mostly.load(Ordering::Relaxed);
-            if let Err(e) = self.hot_add_as(dev, wm) {
-                pr_warn!(
-                    "{}: automatic re-add of {} failed ({:?})\n",
-                    self.log_prefix(),
-                    name.as_str(),
-                    e
-                );
-                again |= s.probing.load(Ordering::Relaxed);
+            match self.readd_probed(slot, dev) {
+                Ok(()) => {
+                    s.auto_readds.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    pr_warn!(
+                        "{}: automatic re-add of {} failed ({:?})\n",
+                        self.log_prefix(),
+                        name.as_str(),
+                        e
+                    );
+                    again |= s.probing.load(Ordering::Relaxed);
+                }
             }
         }
-        if again && self.config.lock().phase == Phase::Running {
+        // Under `config`: `stop` changes the phase under it before it
+        // flushes the probe, so no probe is queued after that flush.
+        let cfg = self.config.lock();
+        if again && cfg.phase == Phase::Running {
             self.queue_probe();
         }
     }
 
-    /// Reads the probe blocks of the failed member still in `slot`: its
-    /// device and whether they answered, or `None` if the slot emptied or
-    /// memory is short.
-    fn probe_member(&self, slot: u32) -> Option<(DevNum, bool)> {
-        let buf = PageBuf::new(PROBE_BYTES).ok()?;
-        let m = self.slot_get_present(slot)?;
-        Some((m.dev(), self.probe_reads(&m, &buf)))
-    }
-
-    /// Opens `dev` (a device fr1 let go) and reads its probe blocks: its
-    /// name if they answered.
+    /// Opens `dev` and reads its probe blocks: its name if they answered
+    /// (the whole device is there again).
     fn probe_dev(&self, dev: DevNum) -> Option<NameBuf> {
         let buf = PageBuf::new(PROBE_BYTES).ok()?;
         let m = Member::open(dev, self).ok()?;
@@ -224,7 +218,11 @@ impl Array {
         }
         self.remember_member(slot);
         let Ok(member) = self.detach_slot(&mut cfg, slot, false) else {
-            // Bios still on it: next time.
+            // Bios still on it: next time. A sync thread that saw the
+            // member gone meanwhile may have ended (as in `hot_remove`).
+            if self.needs_recovery() && self.sync.mode().is_none() {
+                let _ = self.start_sync(&mut cfg, super::Mode::Recover);
+            }
             return;
         };
         pr_info!(
@@ -255,7 +253,11 @@ impl Array {
     /// Fails the working legs whose oldest behind write is older than
     /// `md/fr1_stall_ms` (see the protocol).
     fn watch(self: &Arc<Self>) {
-        if self.config.lock().phase != Phase::Running {
+        // Under `config` throughout (it never blocks): `stop` changes the
+        // phase under it before it flushes the watch and the probe, so
+        // neither is queued after those flushes.
+        let cfg = self.config.lock();
+        if cfg.phase != Phase::Running {
             return;
         }
         let limit = self.stall_ms.load(Ordering::Relaxed);
@@ -279,11 +281,13 @@ impl Array {
                 &mut why,
                 format_args!("stalled: a write in flight for {age_ms} ms"),
             );
-            let _ = self.fail_slot(slot, why.as_str());
+            // The last in-sync copy is kept: looked at again next time.
+            again |= self.fail_slot(slot, why.as_str()).is_err();
         }
         if again {
             self.queue_watch();
         }
+        drop(cfg);
     }
 }
 

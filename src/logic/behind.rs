@@ -49,6 +49,8 @@ pub(crate) enum Why {
     /// The write overlaps a behind write still in flight on the leg: it
     /// must not overtake it, and fr1 does not make the writer wait.
     Overlap,
+    /// The leg's queue had no room for a behind write (`REQ_NOWAIT`).
+    Congested,
 }
 
 impl Why {
@@ -59,6 +61,7 @@ impl Why {
             Why::TooSlow => "oldest behind write too old",
             Why::NoMemory => "no memory for behind copies",
             Why::Overlap => "a write overlapped a behind write in flight",
+            Why::Congested => "its queue is full",
         }
     }
 }

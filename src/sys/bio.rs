@@ -24,6 +24,8 @@ impl Status {
     pub(crate) const IOERR: Status = Status(ffi::FR1_BLK_STS_IOERR);
     /// Operation not supported.
     pub(crate) const NOTSUPP: Status = Status(ffi::FR1_BLK_STS_NOTSUPP);
+    /// A `REQ_NOWAIT` bio would have had to wait (the queue was full).
+    pub(crate) const AGAIN: Status = Status(ffi::FR1_BLK_STS_AGAIN);
 
     /// True for success.
     pub(crate) fn is_ok(self) -> bool {
@@ -100,6 +102,18 @@ impl Bio {
     /// Length in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         u64::from(self.raw().bi_iter.bi_size >> 9)
+    }
+
+    /// Segments of a bio that owns its pages (`bi_vcnt`; 0 for a clone).
+    pub(crate) fn segments(&self) -> u32 {
+        u32::from(self.raw().bi_vcnt)
+    }
+
+    /// Adds request flags (`REQ_*`) to a bio fr1 has not submitted yet.
+    pub(crate) fn add_flags(&mut self, flags: u32) {
+        // SAFETY: By the type invariants fr1 owns the bio and it is not in
+        // flight, so nothing else accesses the field.
+        unsafe { (*self.as_ptr()).bi_opf |= flags };
     }
 
     /// The operation and flags (`bi_opf`).
@@ -709,6 +723,7 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
             owner: self,
             start: Some((master, shared)),
             group: None,
+            nowait: false,
         }
     }
 
@@ -780,9 +795,21 @@ pub(crate) struct FanOut<'a, O: CloneOwner> {
     /// The master and shared state until the first clone holds them.
     start: Option<(Bio, O::Shared)>,
     group: Option<NonNull<Group<O::Shared>>>,
+    /// Clones go with `REQ_NOWAIT` to members that take it
+    /// ([`FanOut::nowait`]).
+    nowait: bool,
 }
 
 impl<O: CloneOwner> FanOut<'_, O> {
+    /// Clones from now on go with `REQ_NOWAIT` to the members whose queues
+    /// take the clone whole: one whose queue is full ends it at once with
+    /// [`Status::AGAIN`] (in the submitter's context) instead of making the
+    /// submitter wait for a tag. For copies of the data only (behind
+    /// writes): a clone that shares the caller's pages must not end early.
+    pub(crate) fn nowait(&mut self) {
+        self.nowait = true;
+    }
+
     /// The master bio.
     pub(crate) fn master(&self) -> &Bio {
         match (&self.start, self.group) {
@@ -803,6 +830,9 @@ impl<O: CloneOwner> FanOut<'_, O> {
         };
         let set = self.owner.clone_set();
         let (mut clone, pad) = set.clone_for(self.master(), &member);
+        if self.nowait && member.takes_nowait(clone.sectors(), self.master().segments()) {
+            clone.add_flags(ffi::FR1_REQ_NOWAIT);
+        }
         let pad = pad.as_ptr();
         let group = match (self.group, self.start.take()) {
             (Some(g), _) => {
@@ -881,6 +911,7 @@ impl<O: CloneOwner> Drop for FanOut<'_, O> {
             owner: self.owner,
             start: self.start.take(),
             group: self.group.take(),
+            nowait: false,
         };
         if let Err((master, _)) = s.finish() {
             master.end(Status::IOERR);
