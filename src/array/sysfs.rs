@@ -122,6 +122,10 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
             };
             if st.faulty(slot) {
                 word(w, "faulty")?;
+                // fr1's: failed by itself, probed for an automatic re-add.
+                if a.slot[slot as usize].probing.load(Ordering::Relaxed) {
+                    word(w, "probing")?;
+                }
             }
             if st.in_sync(slot) {
                 word(w, "in_sync")?;

@@ -95,9 +95,10 @@ while [ $cycle -le $CYCLES ]; do
 		kill -STOP $SRV
 		stalled() {
 			outage_writes $cycle && wait_for 30 leg_faulty &&
-				dmesg_has "nbd0 faulty (stalled: a write in flight for" && outage_writes $((cycle + 100))
+				dmesg_has "nbd0 faulty (stalled: a write in flight for" && grep -q "faulty,probing" $M/dev-nbd0/state &&
+				outage_writes $((cycle + 100))
 		}
-		check "cycle $cycle: server stopped: writes go on within ${STALL_MS} ms; nbd0 fails (stalled)" stalled
+		check "cycle $cycle: server stopped: writes go on within ${STALL_MS} ms; nbd0 fails (stalled), state faulty,probing" stalled
 		kill -CONT $SRV
 		landed() { wait_for 60 no_behind; }
 		check "cycle $cycle: server continued: the stalled writes land" landed
