@@ -122,16 +122,17 @@ unsafe impl CloneOwner for Array {
             if this.state().readable(slot) {
                 st.uptodate.store(true, Ordering::Release);
             }
-        } else if status == Status::AGAIN && st.behind != 0 {
-            // A behind write the leg's queue had no room for (`REQ_NOWAIT`):
-            // not a failure. The leg goes behind (out of the in-sync set
+        } else if (status == Status::AGAIN || status == Status::NOTSUPP) && st.behind != 0 {
+            // A behind write the leg's queue had no room for (`REQ_NOWAIT`;
+            // NOTSUPP if the queue stopped taking `REQ_NOWAIT` since it was
+            // looked at, a behind write being a plain write): not a failure. The leg goes behind (out of the in-sync set
             // before the copy's flight ends, so no read reaches it) and its
             // bitmap has the write; if it may not (the last readable copy),
             // it fails as for an error.
             if this.go_behind(slot, Why::Congested)
                 || matches!(
                     this.fail_slot(slot, "behind write not queued"),
-                    Ok(()) | Err(FailError::AlreadyFaulty)
+                    Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty)
                 )
             {
                 this.record_missed_write(1 << slot, master.sector(), master.sectors());
@@ -155,7 +156,9 @@ unsafe impl CloneOwner for Array {
                 "write error"
             };
             match this.fail_slot(slot, why) {
-                Ok(()) | Err(FailError::AlreadyFaulty) => {
+                // Empty: the member is being detached (its PRESENT bit went
+                // first); the slot's bitmap still records for its return.
+                Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty) => {
                     this.record_missed_write(1 << slot, master.sector(), master.sectors())
                 }
                 // The caller was told the write succeeded, and the last
@@ -168,7 +171,7 @@ unsafe impl CloneOwner for Array {
                 ),
                 // The last copy: keep it, the error goes up (unless another
                 // in-sync member wrote the data).
-                Err(FailError::LastInSync) | Err(FailError::Empty) => {}
+                Err(FailError::LastInSync) => {}
             }
         }
     }

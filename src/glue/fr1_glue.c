@@ -48,3 +48,8 @@ unsigned int fr1_bdev_max_segments(struct block_device *bdev)
 {
 	return bdev_max_segments(bdev);
 }
+
+unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev)
+{
+	return bdev_get_queue(bdev)->limits.chunk_sectors;
+}

@@ -830,7 +830,12 @@ impl<O: CloneOwner> FanOut<'_, O> {
         };
         let set = self.owner.clone_set();
         let (mut clone, pad) = set.clone_for(self.master(), &member);
-        if self.nowait && member.takes_nowait(clone.sectors(), self.master().segments()) {
+        // Not for flushes: dm ends every REQ_NOWAIT flush with AGAIN.
+        let flush = self.master().opf() & (ffi::FR1_REQ_PREFLUSH | ffi::FR1_REQ_FUA) != 0;
+        if self.nowait
+            && !flush
+            && member.takes_nowait(clone.sector(), clone.sectors(), self.master().segments())
+        {
             clone.add_flags(ffi::FR1_REQ_NOWAIT);
         }
         let pad = pad.as_ptr();
