@@ -14,7 +14,7 @@
 
 CYCLES=10
 ktap_print_header
-ktap_set_plan $((4 + CYCLES * 4 + 3))
+ktap_set_plan $((4 + CYCLES * 4 + 5))
 
 MB=64
 modprobe brd rd_nr=1 rd_size=$((MB * 1024))
@@ -96,9 +96,10 @@ while [ $cycle -le $CYCLES ]; do
 		stalled() {
 			outage_writes $cycle && wait_for 30 leg_faulty &&
 				dmesg_has "nbd0 faulty (stalled: a write in flight for" && grep -q "faulty,probing" $M/dev-nbd0/state &&
+				fr1ctl detail /dev/md0 | grep -qE "faulty.*probing.*/dev/nbd0" &&
 				outage_writes $((cycle + 100))
 		}
-		check "cycle $cycle: server stopped: writes go on within ${STALL_MS} ms; nbd0 fails (stalled), state faulty,probing" stalled
+		check "cycle $cycle: server stopped: writes go on within ${STALL_MS} ms; nbd0 fails (stalled), state and fr1ctl detail say faulty,probing" stalled
 		kill -CONT $SRV
 		landed() { wait_for 60 no_behind; }
 		check "cycle $cycle: server continued: the stalled writes land" landed
@@ -130,6 +131,40 @@ while [ $cycle -le $CYCLES ]; do
 	check "cycle $cycle: the last writes verify through the array" verify
 	cycle=$((cycle + 1))
 done
+
+# A brownout during the leg's own resync: the resync stops, what it copied
+# stays copied, and after the return only what is still dirty is copied.
+dmesg -c >/dev/null
+echo 0 >$M/fr1_probe_ms
+kill -STOP $SRV
+outage_writes 7 && fio_verify /dev/md0 32M --rw=write --bs=64k --offset=16M --iodepth=4 >/dev/null
+wait_for 30 leg_faulty
+kill -CONT $SRV
+wait_for 60 no_behind
+echo 2000 >$M/sync_speed_max
+dirty=$(cat $B/bits)
+echo 300 >$M/fr1_probe_ms
+copying() { case $(cat $M/sync_completed) in none | delayed | "0 /"*) return 1 ;; esac; }
+wait_for 60 copying
+kill -KILL $SRV
+wait $SRV 2>/dev/null
+interrupted() {
+	wait_for 60 leg_faulty && wait_for 30 dmesg_has "resync of slot 1 interrupted; what is left stays dirty"
+}
+check "a brownout during the leg's resync: the resync stops, what is left stays dirty" interrupted
+/usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1
+wait_for 60 leg_gone
+left=$(cat $B/bits)
+before=$(remote_written)
+echo system >$M/sync_speed_max
+dmesg -c >/dev/null
+serve /dev/loop0
+attach || echo "# attach failed"
+resumed() {
+	echo "# $dirty dirty blocks before the brownout, $left after it"
+	[ "$left" -lt "$dirty" ] && wait_for 60 readded && resynced_exactly "$before" "$left"
+}
+check "after the return only what was left is copied (exactly, to the store); legs equal" resumed
 
 # A different image at the same address during an outage: a full resync.
 dmesg -c >/dev/null
