@@ -61,15 +61,6 @@ outage_writes() {
 }
 # Sectors written to the remote store so far (after its cache is flushed).
 remote_written() { blockdev --flushbufs /dev/loop0 && awk '{print $7}' /sys/block/loop0/stat; }
-wait_for() { # wait_for SECONDS cmd...: polls the condition
-	local limit=$(($1 * 10)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || return 1
-		usleep 100000
-	done
-}
 leg_faulty() { grep -q "nbd0\[1\](W)(F)" /proc/mdstat; }
 leg_gone() { ! grep -q "nbd0\[" /proc/mdstat; }
 no_behind() { file_is $B/behind_writes 0; }

@@ -64,15 +64,6 @@ outage_writes() {
 }
 # Sectors nvmet wrote to its store so far (bios: no cache in between).
 remote_written() { awk '{print $7}' /sys/block/loop0/stat; }
-wait_for() { # wait_for SECONDS cmd...: polls the condition
-	local limit=$(($1 * 10)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || return 1
-		usleep 100000
-	done
-}
 leg_faulty() { grep -q "nvme0n1\[1\](W)(F)" /proc/mdstat; }
 no_behind() { file_is $B/behind_writes 0; }
 readded() { dmesg_has "nvme0n1 answers again: re-adding it"; }
