@@ -45,6 +45,8 @@ build() {
 		grep -q "$s\[1\](W)" /proc/mdstat && grep -q write_mostly $M/dev-$s/state
 }
 check "build md0: ram0 + write-mostly slow leg; mdstat shows (W)" build
+# This test drives the re-adds itself (md's manual behaviour): no probe.
+echo 0 >$M/fr1_probe_ms
 backlog_range() {
 	file_is $B/backlog 0 && ! echo 16384 2>/dev/null >$B/backlog && echo 16383 >$B/backlog &&
 		file_is $B/backlog 16383 && echo 0 >$B/backlog
