@@ -35,8 +35,6 @@ pub(crate) struct Row {
     pub(crate) name: String,
     /// fr1's ahead/behind: writes only mark the leg's bitmap for now.
     pub(crate) behind: bool,
-    /// Failed by itself: fr1 probes it and re-adds it when it answers.
-    pub(crate) probing: bool,
 }
 
 fn state_words(state: i32) -> Vec<&'static str> {
@@ -63,9 +61,6 @@ fn row_words(r: &Row) -> Vec<&'static str> {
     let mut w = state_words(r.disk.state);
     if r.behind {
         w.push("behind");
-    }
-    if r.probing {
-        w.push("probing");
     }
     w
 }
@@ -247,7 +242,6 @@ mod tests {
                 },
                 name: "/dev/vda".into(),
                 behind: false,
-                probing: false,
             },
             Row {
                 disk: MduDiskInfo {
@@ -259,7 +253,6 @@ mod tests {
                 },
                 name: "/dev/vdb".into(),
                 behind: false,
-                probing: false,
             },
         ];
         (a, rows)

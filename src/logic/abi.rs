@@ -244,6 +244,7 @@ impl DevNum {
     }
 
     /// From the kernel's internal `dev_t`.
+    #[cfg(test)]
     pub(crate) fn from_kdev(dev: u32) -> DevNum {
         DevNum {
             major: dev >> 20,
