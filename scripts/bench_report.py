@@ -111,6 +111,34 @@ def slow_goals(slow, episode):
     return lines
 
 
+def net_goals(net, brown):
+    """Issue 12's goals for the network section."""
+    def m(w, t, i):
+        v = net.get(w, {}).get(t)
+        return med([x[i] for x in v]) if v else None
+
+    def row(name, value, target, ok):
+        return f"| {name} | {value} | {target} | {'met' if ok else 'NOT met'} |"
+
+    lines = []
+    for w in ("net-qd1", "net-qd32"):
+        f, md = m(w, "fr1-nbd", 0), m(w, "md-wb-nbd", 0)
+        if f and md:
+            lines.append(row(f"{w}: fr1 (NBD leg) IOPS / md write-behind IOPS", f"{f / md:.2f}", ">= 1.0",
+                             f / md >= 1.0))
+    f = brown.get("fr1-nbd")
+    if f:
+        blocked = f["max_lat_ns"] / 1e6
+        lines.append(row(f"brownout of {f['outage_ms']} ms: fr1's longest write (ms)", f"{blocked:.0f}",
+                         f"< {f['outage_ms'] // 2}", blocked < f["outage_ms"] / 2))
+        dirty = f["dirty_blocks"] * f["block"]
+        lines.append(row("brownout: fr1 bytes resynced == dirty blocks written while out", f["copied"], dirty,
+                         f["copied"] == dirty > 0))
+    if lines:
+        lines = ["", "| network goal | measured | target | |", "|---|---|---|---|"] + lines + [""]
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("result")
@@ -127,9 +155,13 @@ def main():
 
     tput = defaultdict(lambda: defaultdict(list))
     slow = defaultdict(lambda: defaultdict(list))
+    net = defaultdict(lambda: defaultdict(list))
+    brown = {r["target"]: r for r in recs if r["workload"] == "brownout"}
     for r in recs:
         if r["workload"].startswith("slowleg"):
             slow[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000))
+        elif r["workload"].startswith("net-"):
+            net[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000))
         elif "iops" in r:
             tput[r["workload"]][r["target"]].append((r["iops"], r["kib_s"]))
     out = ["# fr1 benchmarks", "",
@@ -206,6 +238,36 @@ def main():
                 "|---|---|---|---|---|",
                 f"| {episode['written_behind']} | {episode['copied']} | {md_copy} ({episode['md_chunk']}) | "
                 f"{episode['write_ms']} | {episode['catch_up_ms']} |", ""]
+    if net:
+        out += ["## Network leg: the second member on kernel NBD (nbd-server over the guest's loopback)", "",
+                "4 KiB random writes. fr1-nbd: write-mostly + `bitmap/backlog` 256; md-wb-nbd: mdadm --create "
+                "--bitmap=internal --write-mostly --write-behind=256 (a superblock array); md-build-nbd: "
+                "mdadm --build (no bitmap or write-behind possible there); fast: the local member alone.", "",
+                "| target | QD1 IOPS | QD1 p50 us | QD1 p99 us | QD32 IOPS | QD32 p50 us | QD32 p99 us |",
+                "|---|---|---|---|---|---|---|"]
+        for t in sorted({t for v in net.values() for t in v}):
+            cells = []
+            for w in ("net-qd1", "net-qd32"):
+                v = net.get(w, {}).get(t, [])
+                cells += [(f"{med([x[i] for x in v]):.0f}" if i == 0 else f"{med([x[i] for x in v]):.1f}")
+                          if v else "-" for i in range(3)]
+            out.append(f"| {t} | " + " | ".join(cells) + " |")
+        out.append("")
+    if brown:
+        f, md = brown.get("fr1-nbd", {}), brown.get("md-wb-nbd", {})
+        out += ["### Brownout under load", "",
+                f"4 KiB random writes at QD8; the NBD server is stopped (SIGSTOP) for {f.get('outage_ms', md.get('outage_ms'))} ms, "
+                "then continued. fr1: `fr1_stall_ms` 2000, `fr1_probe_ms` 500 (it fails the leg, probes it, "
+                "re-adds it by itself). md: write-behind 256, no NBD timeout (it waits).", "",
+                "| target | longest write (ms) | leg failed | bytes resynced | dirty blocks written while out (bytes) |",
+                "|---|---|---|---|---|"]
+        if f:
+            out.append(f"| fr1-nbd | {f['max_lat_ns'] / 1e6:.0f} | {'yes' if f['leg_failed'] else 'no'} | "
+                       f"{f['copied']} | {f['dirty_blocks'] * f['block']} |")
+        if md:
+            out.append(f"| md-wb-nbd | {md['max_lat_ns'] / 1e6:.0f} | {'yes' if md['leg_failed'] else 'no'} | "
+                       "0 (it blocked instead) | - |")
+        out.append("")
     mem = [r for r in recs if r["workload"] == "memory"]
     if mem:
         out += ["## Bitmap memory on a 1 PiB array (null_blk, no backing)", "",
@@ -216,7 +278,7 @@ def main():
             per = f"{r['bytes'] / r['k']:.0f}" if r["k"] else "-"
             out.append(f"| {r['k']} | {r['bytes']} | {per} | {32 * 1024 * 1024 * 1024} |")
         out.append("")
-    out[goals_at:goals_at] = goals(tput, res, full, mem) + slow_goals(slow, episode)
+    out[goals_at:goals_at] = goals(tput, res, full, mem) + slow_goals(slow, episode) + net_goals(net, brown)
 
     # Plots: throughput bars (KiB/s) and resync time vs K (log scale).
     fig, ax = plt.subplots(figsize=(10, 5))

@@ -14,6 +14,8 @@ PKGS=(
 	bc flex bison libelf-dev libssl-dev make cpio kmod xz-utils
 	# the VM and the real tools the guest runs
 	qemu-system-x86 busybox-static fio linux-perf mdadm dmsetup util-linux e2fsprogs
+	# network legs in the guest: NBD client and server, NVMe over TCP
+	nbd-client nbd-server nvme-cli
 	# tests and benchmarks on the host
 	python3 python3-venv diffutils dkms
 )

@@ -480,12 +480,13 @@ fn detail(array: &str, as_json: bool) -> Result<(), Error> {
         if d.state & abi::MD_DISK_REMOVED == 0 {
             let name = dev::name_of(d.major, d.minor);
             let state = format!("dev-{}/state", name.trim_start_matches("/dev/"));
-            let behind = crate::sysfs::read(array, &state)
-                .is_some_and(|s| s.split(',').any(|w| w == "behind"));
+            let words = crate::sysfs::read(array, &state).unwrap_or_default();
+            let has = |word: &str| words.split(',').any(|w| w == word);
             rows.push(report::Row {
                 disk: d,
                 name,
-                behind,
+                behind: has("behind"),
+                probing: has("probing"),
             });
         }
     }

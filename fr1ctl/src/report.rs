@@ -35,6 +35,8 @@ pub(crate) struct Row {
     pub(crate) name: String,
     /// fr1's ahead/behind: writes only mark the leg's bitmap for now.
     pub(crate) behind: bool,
+    /// Failed by itself: fr1 probes it and re-adds it when it answers.
+    pub(crate) probing: bool,
 }
 
 fn state_words(state: i32) -> Vec<&'static str> {
@@ -61,6 +63,9 @@ fn row_words(r: &Row) -> Vec<&'static str> {
     let mut w = state_words(r.disk.state);
     if r.behind {
         w.push("behind");
+    }
+    if r.probing {
+        w.push("probing");
     }
     w
 }
@@ -242,6 +247,7 @@ mod tests {
                 },
                 name: "/dev/vda".into(),
                 behind: false,
+                probing: false,
             },
             Row {
                 disk: MduDiskInfo {
@@ -253,6 +259,7 @@ mod tests {
                 },
                 name: "/dev/vdb".into(),
                 behind: false,
+                probing: false,
             },
         ];
         (a, rows)

@@ -31,6 +31,23 @@
 //! - A behind write that fails fails its leg and marks its range in the
 //!   leg's bitmap, as a mirrored write does; the caller, who saw success,
 //!   loses nothing a resync cannot restore.
+//! - A resync copy to a write-mostly leg (the sync thread, process context,
+//!   holding the copy's region) goes as a behind write too while the leg
+//!   uses at most half its backlog (`Array::copy_behind`): a copy of the
+//!   resync buffer, published in `flights` before it is sent; then the copy
+//!   is retired at once (its bits cleared, its region released) while the
+//!   slow leg writes. So a catch-up holds a region only while it reads the
+//!   fast leg, and writers never wait for the slow one. A later write over
+//!   the copy sees its flight as any behind write's: the leg goes behind
+//!   (the resync stops; the next catch-up copies what is dirty). A copy
+//!   that fails fails the leg and records its range. Either may set bits
+//!   just before the retire clears them (or, in a coarse subtree, the
+//!   whole subtree): the retire clears, fences, and records the cleared
+//!   extent again if the leg misses writes now (`array/resync.rs`). The
+//!   copies are counted per leg (`SlotBehind::copies`, counted down in
+//!   their completion, which wakes `readers`): the sync thread waits for
+//!   them before it declares the leg in sync, so "in sync" (`fr1ctl wait`)
+//!   means the leg holds every block.
 //!
 //! Protocol (stalled legs, ahead/behind):
 //!
@@ -43,7 +60,11 @@
 //!   its bitmap before the write finishes.
 //! - When the last behind write of a behind leg ends (completion, any
 //!   context), or at once if none was in flight, the catch-up work item is
-//!   queued. It (process context) takes `config`, freezes writes (so no
+//!   queued (a delayed work: at once the first time, later after a back-off
+//!   while the leg keeps falling behind before it caught up,
+//!   `logic::behind::catch_up_delay_ms`; the leg stays behind meanwhile,
+//!   and `stop` flushes the work after its drain). It (process context)
+//!   takes `config`, freezes writes (so no
 //!   write that skipped the leg is still on its way to the bitmap), sets
 //!   the mode back to NORMAL, unfreezes, and restarts the resync thread,
 //!   which copies the leg's dirty blocks region by region under the
@@ -60,13 +81,15 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     prelude::*,
     sync::Arc,
+    time::msecs_to_jiffies,
     workqueue::{self, WorkItem},
 };
 
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::behind::{self, Facts, Flights, Route, Why};
-use crate::sys::bio::CloneOwner;
+use crate::sys::bio::{CloneOwner, PageBuf, Status};
+use crate::sys::member::Member;
 use crate::sys::time::monotonic_ns;
 
 /// The array's write-behind state (see the protocol above).
@@ -126,6 +149,20 @@ pub(crate) struct SlotBehind {
     pub(super) oldest_ns: AtomicU64,
     /// Bytes of writes that skipped the leg since it went behind.
     pub(super) skipped_bytes: AtomicU64,
+    /// Times it went behind since it last caught up (the catch-up's
+    /// back-off, `logic::behind::catch_up_delay_ms`).
+    episodes: AtomicU32,
+    /// Resync copies sent behind to the leg and not landed yet (counted
+    /// in `inflight` too): the sync thread waits for them before it
+    /// declares the leg in sync.
+    copies: AtomicU32,
+    /// Their sectors.
+    copy_sectors: AtomicU64,
+    /// Bumped (SeqCst) before the leg starts missing writes: before it
+    /// goes behind and before it fails. The sync thread samples it when a
+    /// pass starts; a clear made after it changed is undone (see the
+    /// protocol of resync copies).
+    misses: AtomicU64,
 }
 
 impl SlotBehind {
@@ -136,6 +173,10 @@ impl SlotBehind {
             inflight: AtomicU32::new(0),
             oldest_ns: AtomicU64::new(0),
             skipped_bytes: AtomicU64::new(0),
+            episodes: AtomicU32::new(0),
+            copies: AtomicU32::new(0),
+            copy_sectors: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -149,6 +190,7 @@ impl SlotBehind {
         self.mode.store(NORMAL, Ordering::SeqCst);
         self.caught_up_pending.store(false, Ordering::Relaxed);
         self.skipped_bytes.store(0, Ordering::Relaxed);
+        self.episodes.store(0, Ordering::Relaxed);
     }
 }
 
@@ -221,6 +263,7 @@ impl Array {
                 Err(_) => return false,
             }
         }
+        s.behind.misses.fetch_add(1, Ordering::SeqCst);
         // Out of the in-sync set *before* any write skips it.
         if self.update_state(|st| st.fall_behind(slot)).is_err() {
             s.behind.mode.store(NORMAL, Ordering::SeqCst);
@@ -229,6 +272,10 @@ impl Array {
         // Its bitmap records what it misses from now on.
         self.remember_member(slot);
         s.behind.caught_up_pending.store(true, Ordering::Relaxed);
+        let _ = s
+            .behind
+            .episodes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
         s.behind.mode.store(BEHIND, Ordering::SeqCst);
         crate::registry::new_event();
         let name = self.slot_name(slot);
@@ -241,7 +288,7 @@ impl Array {
             self.behind.bytes.load(Ordering::Relaxed)
         );
         if s.behind.inflight.load(Ordering::SeqCst) == 0 {
-            self.queue_catch_up();
+            self.queue_catch_up(slot);
         }
         true
     }
@@ -264,29 +311,47 @@ impl Array {
             .bytes
             .fetch_add(sectors * 512, Ordering::Relaxed);
         let now = monotonic_ns();
+        let mut first = false;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
             let b = &self.slot[slot as usize].behind;
             // The start first: a router that sees the count sees a start
             // no older than this write's.
             if b.inflight.load(Ordering::SeqCst) == 0 {
                 b.oldest_ns.store(now, Ordering::SeqCst);
+                first = true;
             }
             b.inflight.fetch_add(1, Ordering::SeqCst);
+        }
+        if first {
+            // An idle leg got busy: the stall watch looks after it.
+            self.queue_watch();
         }
         Some(flight as u32)
     }
 
     /// The behind write of `flight` (`sectors`, started at `start_ns`) on
-    /// `legs` ended (any context).
-    pub(super) fn behind_end(&self, flight: u32, sectors: u64, legs: u32, start_ns: u64) {
+    /// `legs` ended (any context); `resync`: it was a resync copy.
+    pub(super) fn behind_end(
+        &self,
+        flight: u32,
+        sectors: u64,
+        legs: u32,
+        start_ns: u64,
+        resync: bool,
+    ) {
         self.behind.flights.release(flight as usize);
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
             let b = &self.slot[slot as usize].behind;
             b.oldest_ns.fetch_max(start_ns, Ordering::AcqRel);
+            if resync {
+                b.copy_sectors.fetch_sub(sectors, Ordering::Relaxed);
+                // SeqCst against `wait_resync_copies`' count of readers.
+                b.copies.fetch_sub(1, Ordering::SeqCst);
+            }
             // SeqCst against `go_behind`'s store of BEHIND and load of the
             // count: one of the two queues the catch-up.
             if b.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && b.is_behind() {
-                self.queue_catch_up();
+                self.queue_catch_up(slot);
             }
         }
         self.behind
@@ -297,6 +362,97 @@ impl Array {
             let _g = self.interlock_lock.lock();
             self.interlock_cv.notify_all();
         }
+    }
+
+    /// A resync copy of `sectors` at `sector`, read into `buf`, goes to the
+    /// write-mostly leg in `slot` (`member`) as a behind write (see the
+    /// protocol): true if it is on its way, so the copy may be retired and
+    /// its region let go at once; false if the leg is not write-mostly,
+    /// its backlog has no room (`logic::behind::resync_copy_behind`) or
+    /// memory is short: the caller writes the leg itself.
+    pub(super) fn copy_behind(
+        &self,
+        slot: u32,
+        member: &Member,
+        buf: &PageBuf,
+        sector: u64,
+        sectors: u64,
+    ) -> bool {
+        let Some(s) = self.slot.get(slot as usize) else {
+            return false;
+        };
+        let b = &s.behind;
+        let oldest_ms = self.behind_age_ms(slot).unwrap_or(0);
+        if !self.state().write_mostly(slot)
+            || !self.takes_writes(slot)
+            || !behind::resync_copy_behind(behind::CopyFacts {
+                backlog: self.behind.backlog.load(Ordering::Relaxed),
+                in_flight: b.inflight.load(Ordering::SeqCst),
+                copy_bytes: b.copy_sectors.load(Ordering::Relaxed) * 512,
+                oldest_ms,
+                max_ms: self.behind.max_ms.load(Ordering::Relaxed),
+                episodes: b.episodes.load(Ordering::Relaxed),
+            })
+        {
+            return false;
+        }
+        let Some(copy) = self.behind_set.copy_of_buf(member, buf, sector, sectors) else {
+            return false;
+        };
+        let Some(flight) = self.behind_start(sector, sectors, 1 << slot) else {
+            copy.end(Status::OK);
+            return false;
+        };
+        // Counted before it is sent: its end (which may come first) counts
+        // it down.
+        b.copy_sectors.fetch_add(sectors, Ordering::Relaxed);
+        b.copies.fetch_add(1, Ordering::SeqCst);
+        self.send_behind(copy, flight, 1 << slot, true) == 0
+    }
+
+    /// Sleeps until the resync copies sent behind to the leg in `slot` have
+    /// landed (the sync thread, process context, before it declares the
+    /// leg in sync); false if the thread is told to stop first (a stalled
+    /// leg must not hold up whoever stops it). A copy that failed failed
+    /// the leg first.
+    pub(super) fn wait_resync_copies(&self, slot: u32) -> bool {
+        let Some(s) = self.slot.get(slot as usize) else {
+            return true;
+        };
+        self.behind.readers.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.interlock_lock.lock();
+        // `kthread_stop` wakes the thread out of the wait.
+        while s.behind.copies.load(Ordering::SeqCst) != 0 && !crate::sys::kthread::should_stop() {
+            self.interlock_cv.wait(&mut g);
+        }
+        drop(g);
+        self.behind.readers.fetch_sub(1, Ordering::SeqCst);
+        s.behind.copies.load(Ordering::SeqCst) == 0
+    }
+
+    /// The leg in `slot`'s miss generation (`SlotBehind::misses`).
+    pub(super) fn misses(&self, slot: u32) -> u64 {
+        self.slot
+            .get(slot as usize)
+            .map_or(0, |s| s.behind.misses.load(Ordering::SeqCst))
+    }
+
+    /// The leg in `slot` is about to miss writes (it fails).
+    pub(super) fn note_misses(&self, slot: u32) {
+        if let Some(s) = self.slot.get(slot as usize) {
+            s.behind.misses.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// How old the oldest behind write in flight on the leg in `slot` is,
+    /// in ms, about (`SlotBehind::oldest_ns`); `None` if none is.
+    pub(super) fn behind_age_ms(&self, slot: u32) -> Option<u64> {
+        let b = &self.slot.get(slot as usize)?.behind;
+        if b.inflight.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let oldest = b.oldest_ns.load(Ordering::SeqCst);
+        Some(monotonic_ns().saturating_sub(oldest) / 1_000_000)
     }
 
     /// The legs with behind writes in flight that overlap `sectors` at
@@ -326,18 +482,28 @@ impl Array {
             .is_none_or(|s| s.behind.inflight.load(Ordering::SeqCst) == 0)
     }
 
-    /// A write of `bytes` skipped the behind legs `slots`.
+    /// A write of `bytes` skipped the legs `slots` (counted for those that
+    /// are behind).
     pub(super) fn behind_skipped(&self, slots: u32, bytes: u64) {
         for slot in (0..MAX_MIRRORS).filter(|s| slots & (1 << s) != 0) {
-            self.slot[slot as usize]
-                .behind
-                .skipped_bytes
-                .fetch_add(bytes, Ordering::Relaxed);
+            let b = &self.slot[slot as usize].behind;
+            if b.is_behind() {
+                b.skipped_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
         }
     }
 
-    fn queue_catch_up(&self) {
-        let _ = workqueue::system().enqueue::<Arc<Array>, CATCH_UP_WORK>(CloneOwner::arc(self));
+    /// Queues the catch-up of the behind leg in `slot`, which has drained
+    /// (any context), after its back-off.
+    fn queue_catch_up(&self, slot: u32) {
+        let episodes = self.slot[slot as usize]
+            .behind
+            .episodes
+            .load(Ordering::Relaxed);
+        let delay = msecs_to_jiffies(behind::catch_up_delay_ms(episodes));
+        // Already queued: that run sees this leg too.
+        let _ = workqueue::system()
+            .enqueue_delayed::<Arc<Array>, CATCH_UP_WORK>(CloneOwner::arc(self), delay);
     }
 
     /// Behind legs whose behind writes drained resync what they missed.
@@ -405,11 +571,9 @@ impl Array {
     /// The sync thread brought `slot` back in sync: if it had gone behind,
     /// say that it caught up.
     pub(super) fn note_caught_up(&self, slot: u32, copied_bytes: u64) {
-        if self.slot[slot as usize]
-            .behind
-            .caught_up_pending
-            .swap(false, Ordering::Relaxed)
-        {
+        let b = &self.slot[slot as usize].behind;
+        b.episodes.store(0, Ordering::Relaxed);
+        if b.caught_up_pending.swap(false, Ordering::Relaxed) {
             let name = self.slot_name(slot);
             pr_info!(
                 "{}: {} caught up ({} bytes copied): back to write-behind\n",

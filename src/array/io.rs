@@ -30,6 +30,8 @@ pub(crate) struct IoState {
     start_ns: u64,
     /// Behind writes: the copy's entry in the flights table.
     flight: u32,
+    /// Behind writes: a resync copy (`Array::copy_behind`), not a user's.
+    resync: bool,
     /// The interlock bucket the master write holds, or [`NO_BUCKET`].
     bucket: u32,
     /// Reads: the slots tried so far.
@@ -52,6 +54,7 @@ impl IoState {
             behind: 0,
             start_ns: 0,
             flight: 0,
+            resync: false,
             bucket,
             tried: 0,
             slot: 0,
@@ -61,11 +64,12 @@ impl IoState {
         }
     }
 
-    fn behind(flight: u32, legs: u32) -> Self {
+    fn behind(flight: u32, legs: u32, resync: bool) -> Self {
         IoState {
             behind: legs,
             start_ns: crate::sys::time::monotonic_ns(),
             flight,
+            resync,
             ..IoState::write(NO_BUCKET)
         }
     }
@@ -76,6 +80,7 @@ impl IoState {
             behind: 0,
             start_ns: 0,
             flight: 0,
+            resync: false,
             bucket: NO_BUCKET,
             tried: 1 << slot,
             slot,
@@ -117,6 +122,28 @@ unsafe impl CloneOwner for Array {
             if this.state().readable(slot) {
                 st.uptodate.store(true, Ordering::Release);
             }
+        } else if (status == Status::AGAIN || status == Status::NOTSUPP) && st.behind != 0 {
+            // A behind write the leg's queue had no room for (`REQ_NOWAIT`;
+            // NOTSUPP if the queue stopped taking `REQ_NOWAIT` since it was
+            // looked at, a behind write being a plain write): not a failure. The leg goes behind (out of the in-sync set
+            // before the copy's flight ends, so no read reaches it) and its
+            // bitmap has the write; if it may not (the last readable copy),
+            // it fails as for an error.
+            if this.go_behind(slot, Why::Congested)
+                || matches!(
+                    this.fail_slot(slot, "behind write not queued"),
+                    Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty)
+                )
+            {
+                this.record_missed_write(1 << slot, master.sector(), master.sectors());
+            } else {
+                pr_err!(
+                    "{}: behind write to the last in-sync member not queued: {} sectors at {} lost\n",
+                    this.name_str(),
+                    master.sectors(),
+                    master.sector()
+                );
+            }
         } else if status == Status::NOTSUPP && master.optional_op().is_some() {
             // The member lacks the operation: it has not failed, and nothing
             // it holds changed, so neither its state nor the bitmap is
@@ -129,7 +156,9 @@ unsafe impl CloneOwner for Array {
                 "write error"
             };
             match this.fail_slot(slot, why) {
-                Ok(()) | Err(FailError::AlreadyFaulty) => {
+                // Empty: the member is being detached (its PRESENT bit went
+                // first); the slot's bitmap still records for its return.
+                Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty) => {
                     this.record_missed_write(1 << slot, master.sector(), master.sectors())
                 }
                 // The caller was told the write succeeded, and the last
@@ -142,7 +171,7 @@ unsafe impl CloneOwner for Array {
                 ),
                 // The last copy: keep it, the error goes up (unless another
                 // in-sync member wrote the data).
-                Err(FailError::LastInSync) | Err(FailError::Empty) => {}
+                Err(FailError::LastInSync) => {}
             }
         }
     }
@@ -163,10 +192,10 @@ unsafe impl CloneOwner for Array {
         }
         if st.behind != 0 {
             // The copy's group: the upper bio ended long ago.
-            let (flight, legs, start) = (st.flight, st.behind, st.start_ns);
+            let (flight, legs, start, resync) = (st.flight, st.behind, st.start_ns, st.resync);
             let sectors = done.master().sectors();
             done.end(Status::OK);
-            this.behind_end(flight, sectors, legs, start);
+            this.behind_end(flight, sectors, legs, start, resync);
             this.end_master();
             return;
         }
@@ -284,7 +313,7 @@ impl Array {
         }
         let mut missed = skipped;
         if let Some((copy, flight)) = copy {
-            missed |= self.send_behind(copy, flight, behind);
+            missed |= self.send_behind(copy, flight, behind, false);
         }
         let mut out = self.fan_out(master, IoState::write(bucket));
         for slot in (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0) {
@@ -349,12 +378,20 @@ impl Array {
 
     /// Sends `copy` (its entry in the flights table: `flight`) to the legs
     /// `legs` as behind writes (see `array/behind.rs`). Returns the legs it
-    /// did not reach: their bitmap must record the write.
-    fn send_behind(&self, copy: Bio, flight: u32, legs: u32) -> u32 {
+    /// did not reach: their bitmap must record the write. `resync`: the
+    /// copy is a resync copy (`Array::copy_behind`).
+    pub(super) fn send_behind(&self, copy: Bio, flight: u32, legs: u32, resync: bool) -> u32 {
         // A master count of its own: `stop` drains it.
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();
-        let mut out = self.fan_out(copy, IoState::behind(flight, legs));
+        let mut out = self.fan_out(copy, IoState::behind(flight, legs, resync));
+        if !resync {
+            // A slow leg's full queue never makes the writer wait
+            // (`clone_done`: the leg goes behind instead). Resync copies
+            // wait: the sync thread may, and a copy that ended AGAIN would
+            // end the catch-up that was to bring the leg back.
+            out.nowait();
+        }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
             if !out.send(slot, || self.state().writable(slot)) {
@@ -363,7 +400,7 @@ impl Array {
         }
         if let Err((copy, st)) = out.finish() {
             copy.end(Status::OK);
-            self.behind_end(flight, sectors, legs, st.start_ns);
+            self.behind_end(flight, sectors, legs, st.start_ns, resync);
             self.end_master();
         }
         missed

@@ -52,7 +52,10 @@ pub(crate) fn dispatch(array: &Arc<Array>, cmd: u32, arg: usize) -> Result<i32> 
             if array.is_running() {
                 // md's "add to a running array": fr1 copies what is missing
                 // (never trusts MD_DISK_SYNC, unlike md on build arrays).
-                array.hot_add(DevNum::from_parts(info.major, info.minor).map_err(to_error)?)?;
+                array.hot_add_as(
+                    DevNum::from_parts(info.major, info.minor).map_err(to_error)?,
+                    info.state & abi::MD_DISK_WRITEMOSTLY != 0,
+                )?;
             } else {
                 array.add_new_disk(&info)?;
             }

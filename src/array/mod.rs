@@ -18,6 +18,7 @@ mod behind;
 mod check;
 pub(crate) mod io;
 pub(crate) mod ioctl;
+mod probe;
 pub(crate) mod progress;
 mod readd;
 mod resync;
@@ -28,10 +29,10 @@ pub(crate) mod sysfs;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
-    new_condvar, new_mutex, new_spinlock_irq, new_work,
+    new_condvar, new_delayed_work, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{Arc, Completion, CondVar, Mutex, SetOnce, SpinLockIrq},
-    workqueue::Work,
+    workqueue::{DelayedWork, Work},
 };
 
 use crate::logic::abi::{self, DevNum, Geometry, MAX_MIRRORS};
@@ -119,7 +120,17 @@ pub(crate) struct Array {
     /// Write-behind and ahead/behind.
     behind: behind::Behind,
     #[pin]
-    catch_up_work: Work<Array, { behind::CATCH_UP_WORK }>,
+    catch_up_work: DelayedWork<Array, { behind::CATCH_UP_WORK }>,
+    /// `md/fr1_probe_ms`: failed legs are probed this often (0: never;
+    /// `array/probe.rs`).
+    probe_ms: AtomicU32,
+    #[pin]
+    probe_work: DelayedWork<Array, { probe::PROBE_WORK }>,
+    /// `md/fr1_stall_ms`: a leg whose oldest behind write is this old fails
+    /// (0: never; `array/probe.rs`).
+    stall_ms: AtomicU32,
+    #[pin]
+    watch_work: DelayedWork<Array, { probe::WATCH_WORK }>,
     #[pin]
     retry_work: Work<Array, { io::RETRY_WORK }>,
     #[pin]
@@ -155,10 +166,15 @@ pub(crate) struct Array {
     chunk_size: AtomicI32,
 }
 
+kernel::impl_has_delayed_work! {
+    impl HasDelayedWork<Self, { behind::CATCH_UP_WORK }> for Array { self.catch_up_work }
+    impl HasDelayedWork<Self, { probe::PROBE_WORK }> for Array { self.probe_work }
+    impl HasDelayedWork<Self, { probe::WATCH_WORK }> for Array { self.watch_work }
+}
+
 kernel::impl_has_work! {
     impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
     impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
-    impl HasWork<Self, { behind::CATCH_UP_WORK }> for Array { self.catch_up_work }
 }
 
 impl Array {
@@ -195,7 +211,11 @@ impl Array {
                 splits <- BioSet::new(),
                 behind_set <- BioSet::new(),
                 behind: behind::Behind::default(),
-                catch_up_work <- new_work!("fr1::catch_up_work"),
+                catch_up_work <- new_delayed_work!("fr1::catch_up_work"),
+                probe_ms: AtomicU32::new(probe::DEFAULT_PROBE_MS),
+                probe_work <- new_delayed_work!("fr1::probe_work"),
+                stall_ms: AtomicU32::new(probe::DEFAULT_STALL_MS),
+                watch_work <- new_delayed_work!("fr1::watch_work"),
                 retry: FinishedStack::new(),
                 retry_work <- new_work!("fr1::retry_work"),
                 zero_fill: FinishedStack::new(),
@@ -315,6 +335,7 @@ impl Array {
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
         s.next_seq.store(0, Ordering::Relaxed);
         s.behind.reset();
+        s.probing.store(false, Ordering::Relaxed);
         // Empty (PRESENT clear, checked above under `config`).
         s.member.install(member).map_err(|_| EBUSY)?;
         if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {
@@ -487,7 +508,41 @@ impl Array {
     /// Marks a member faulty. From a completion (`from_io`) the error is
     /// recorded and logged; the last in-sync member is never failed.
     fn fail_slot(&self, slot: u32, reason: &str) -> core::result::Result<(), FailError> {
-        let st = self.update_state(|s| s.fail(slot))?;
+        self.fail_slot_as(slot, reason, true)
+    }
+
+    /// [`Array::fail_slot`] by the admin's request: the leg is not probed
+    /// for an automatic re-add (`array/probe.rs`).
+    fn fail_slot_requested(&self, slot: u32, reason: &str) -> core::result::Result<(), FailError> {
+        self.fail_slot_as(slot, reason, false)
+    }
+
+    fn fail_slot_as(
+        &self,
+        slot: u32,
+        reason: &str,
+        probe: bool,
+    ) -> core::result::Result<(), FailError> {
+        // Before the leg misses its first write (see `array/resync.rs`).
+        self.note_misses(slot);
+        let st = self.update_state(|s| s.fail(slot)).inspect_err(|e| {
+            // Failed by request when it had failed by itself: the admin
+            // wants it out, no automatic re-add.
+            if !probe && *e == FailError::AlreadyFaulty {
+                if let Some(s) = self.slot.get(slot as usize) {
+                    s.probing.store(false, Ordering::Relaxed);
+                }
+            }
+        })?;
+        if let Some(s) = self.slot.get(slot as usize) {
+            s.probing.store(probe, Ordering::Relaxed);
+        }
+        if probe {
+            if let Some(s) = self.slot.get(slot as usize) {
+                s.probe_fails.store(0, Ordering::Relaxed);
+            }
+            self.queue_probe();
+        }
         self.remember_member(slot);
         crate::registry::new_event();
         // Through a counted slot reference: a concurrent HOT_REMOVE may take
@@ -513,6 +568,8 @@ impl Array {
         };
         if let Some(m) = self.slot_get_present(slot) {
             s.saved_dev.store(m.dev().to_kdev(), Ordering::SeqCst);
+            s.saved_write_mostly
+                .store(self.state().write_mostly(slot), Ordering::Relaxed);
         }
         s.tracking.store(true, Ordering::SeqCst);
     }
@@ -523,7 +580,7 @@ impl Array {
             return Err(ENODEV);
         }
         let slot = self.slot_of_dev(dev).ok_or(ENODEV)?;
-        match self.fail_slot(slot, "set faulty by request") {
+        match self.fail_slot_requested(slot, "set faulty by request") {
             Ok(()) | Err(FailError::AlreadyFaulty) => Ok(()),
             Err(FailError::LastInSync) => Err(EBUSY),
             Err(FailError::Empty) => Err(ENODEV),
@@ -535,8 +592,28 @@ impl Array {
         if cfg.phase == Phase::Empty || cfg.phase == Phase::Stopped {
             return Err(ENODEV);
         }
-        let slot = self.slot_of_dev(dev).ok_or(ENXIO)?;
+        let Some(slot) = self.slot_of_dev(dev) else {
+            // A member fr1 let go of by itself (`array/probe.rs`): removed
+            // already; the removal ends the probing.
+            let kdev = dev.to_kdev();
+            let st = self.state();
+            return match self.slot.iter().enumerate().find(|(i, s)| {
+                !st.present(*i as u32)
+                    && s.probing.load(Ordering::Relaxed)
+                    && s.saved_dev.load(Ordering::SeqCst) == kdev
+            }) {
+                Some((_, s)) => {
+                    s.probing.store(false, Ordering::Relaxed);
+                    Ok(())
+                }
+                None => Err(ENXIO),
+            };
+        };
         self.remember_member(slot);
+        // Removed by request: no automatic re-add.
+        self.slot[slot as usize]
+            .probing
+            .store(false, Ordering::Relaxed);
         let member = match self.detach_slot(&mut cfg, slot, false) {
             Ok(m) => m,
             Err(e) => {
@@ -634,7 +711,10 @@ impl Array {
     fn flush_work(&self) {
         crate::sys::work::flush(&self.retry_work);
         crate::sys::work::flush(&self.zero_fill_work);
-        crate::sys::work::flush(&self.catch_up_work);
+        crate::sys::work::flush_delayed(&self.catch_up_work);
+        // The watch may queue the probe (a leg it fails): first.
+        crate::sys::work::flush_delayed(&self.watch_work);
+        crate::sys::work::flush_delayed(&self.probe_work);
     }
 
     /// Drains I/O, releases the members and deletes the disk (md's order:
@@ -691,6 +771,11 @@ impl Array {
         let end = (sector + sectors.max(1)).div_ceil(1 << shift);
         for (slot, bm) in maps.iter().enumerate() {
             if missed & (1 << slot) != 0 && self.slot[slot].tracking.load(Ordering::SeqCst) {
+                // Pairs with the sync thread's fence after a clear: if that
+                // clear missed the change that made this write miss the
+                // member, this `set` sees the cleared entry (a coarse one
+                // included, which `set` only reads).
+                core::sync::atomic::fence(Ordering::SeqCst);
                 bm.set(first, end - first);
             }
         }

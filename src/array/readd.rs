@@ -23,7 +23,34 @@ impl Array {
     /// slot is resynced incrementally from that slot's bitmap if a sample of
     /// its clean blocks matches an in-sync member; anything else is copied
     /// whole.
+    /// The device comes back write-mostly if it left its slot so (a failed
+    /// member replaced, or a re-add into the slot it left).
     pub(crate) fn hot_add(self: &Arc<Self>, dev: DevNum) -> Result {
+        self.add_running(dev, None, None)
+    }
+
+    /// [`Array::hot_add`], write-mostly if `write_mostly` (md's
+    /// ADD_NEW_DISK with `MD_DISK_WRITEMOSTLY`).
+    pub(crate) fn hot_add_as(self: &Arc<Self>, dev: DevNum, write_mostly: bool) -> Result {
+        self.add_running(dev, write_mostly.then_some(true), None)
+    }
+
+    /// The probe's automatic re-add of `dev` into `slot` (`array/probe.rs`):
+    /// only while the slot is still probing (no removal, failure by request
+    /// or other add came first) and `dev` is still its failed member or the
+    /// device fr1 let go of there; otherwise `ENODEV`.
+    pub(super) fn readd_probed(self: &Arc<Self>, slot: u32, dev: DevNum) -> Result {
+        self.add_running(dev, None, Some(slot))
+    }
+
+    /// [`Array::hot_add`]: `write_mostly` (else as the slot had it) and, for
+    /// the probe, the slot it must go back to.
+    fn add_running(
+        self: &Arc<Self>,
+        dev: DevNum,
+        write_mostly: Option<bool>,
+        probed: Option<u32>,
+    ) -> Result {
         if self.config.lock().phase != Phase::Running {
             return Err(ENODEV);
         }
@@ -41,16 +68,46 @@ impl Array {
         }
         let raid_disks = self.raid_disks.load(Ordering::Relaxed).min(MAX_MIRRORS);
         let st = self.state();
+        let kdev = dev.to_kdev();
+        if let Some(p) = probed {
+            let s = self.slot.get(p as usize).ok_or(ENODEV)?;
+            let still = match self.slot_of_dev(dev) {
+                Some(at) => at == p && st.faulty(p),
+                None => !st.present(p) && s.saved_dev.load(Ordering::SeqCst) == kdev,
+            };
+            if !s.probing.load(Ordering::Relaxed) || !still {
+                return Err(ENODEV);
+            }
+        }
+        // As the slot had it: the failed member's flag, or the one saved
+        // when the device left.
+        let inherit = |slot: u32| {
+            write_mostly.unwrap_or_else(|| {
+                if st.present(slot) {
+                    st.write_mostly(slot)
+                } else {
+                    self.slot[slot as usize].saved_dev.load(Ordering::SeqCst) == kdev
+                        && self.slot[slot as usize]
+                            .saved_write_mostly
+                            .load(Ordering::Relaxed)
+                }
+            })
+        };
         // The device may still sit in its slot as a failed member (the fr1
         // README: set faulty, then hot-add): replace that member.
         let slot = match self.slot_of_dev(dev) {
             Some(s) if st.faulty(s) => {
+                let wm = inherit(s);
                 drop(self.detach_slot(&mut cfg, s, true)?);
-                s
+                let res = self.attach_recovering(&mut cfg, s, member, dev, wm);
+                if res.is_err() && !self.state().present(s) {
+                    cfg.member_dirs[s as usize] = None;
+                }
+                return res;
             }
             Some(_) => return Err(EBUSY),
+            None if probed.is_some() => probed.unwrap_or(0),
             None => {
-                let kdev = dev.to_kdev();
                 let free = |i: &u32| !st.present(*i);
                 (0..raid_disks)
                     .filter(free)
@@ -59,7 +116,8 @@ impl Array {
                     .ok_or(EBUSY)?
             }
         };
-        let res = self.attach_recovering(&mut cfg, slot, member, dev);
+        let wm = inherit(slot);
+        let res = self.attach_recovering(&mut cfg, slot, member, dev, wm);
         if res.is_err() && !self.state().present(slot) {
             // A failed member was taken out for this device, which did not
             // make it in: its directory goes too.
@@ -76,6 +134,7 @@ impl Array {
         slot: u32,
         member: Member,
         dev: DevNum,
+        write_mostly: bool,
     ) -> Result {
         // The recovery is announced before the member joins: from the moment
         // it is visible as recovering, nothing reports the array idle (see
@@ -89,7 +148,7 @@ impl Array {
         if let Some(t) = cfg.resync.take() {
             t.stop();
         }
-        match self.attach_stopped(cfg, slot, member, dev) {
+        match self.attach_stopped(cfg, slot, member, dev, write_mostly) {
             Ok(()) => self.restart_resync(cfg),
             Err(e) => {
                 self.settle_sync(cfg);
@@ -105,6 +164,7 @@ impl Array {
         slot: u32,
         mut member: Member,
         dev: DevNum,
+        write_mostly: bool,
     ) -> Result {
         let st = self.state();
         let maps = self.bitmaps.as_ref().ok_or(ENODEV)?;
@@ -155,11 +215,12 @@ impl Array {
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
         s.behind.reset();
+        s.probing.store(false, Ordering::Relaxed);
         // Empty: `slot` was chosen free under `config`.
         let installed = s.member.install(member);
         let installed_ok = installed.is_ok();
         let attached = match installed {
-            Ok(()) => self.update_state(|st| st.attach(slot, false, false)),
+            Ok(()) => self.update_state(|st| st.attach(slot, false, write_mostly)),
             Err(_) => Err(crate::logic::errno::Errno::Busy),
         };
         s.tracking.store(true, Ordering::SeqCst);

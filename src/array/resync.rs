@@ -145,6 +145,9 @@ impl Array {
         );
         let mut out = |a: core::fmt::Arguments<'_>| pr_info!("{}: {}\n", name, a);
         let mut log = RangeLog::default();
+        // No write misses the leg unseen while this pass runs (see the
+        // clear below).
+        let misses = self.misses(slot);
         let mut walk = Walk::new(bm, shift, array_sectors, ring.lane_sectors());
         let mut jobs: [Option<Job>; COPY_LANES] = [const { None }; COPY_LANES];
         let mut retire = Retire::default();
@@ -168,7 +171,22 @@ impl Array {
                     if let Some((start, len)) = r.clear {
                         // Cleared before the region is released: a write
                         // that then misses the member sets its bits again.
-                        bm.clear(start, len);
+                        let (xs, xn) = bm.clear(start, len);
+                        // But a write may have missed the member since the
+                        // pass started and set bits this erased: a copy
+                        // sent behind that failed, or a write after the
+                        // leg went behind into a coarse subtree cleared
+                        // whole here (the extent), even if a catch-up has
+                        // set the leg back to NORMAL since. Every such
+                        // miss bumps the leg's miss generation first, and
+                        // fences before its `set` (`record_missed_write`);
+                        // this side clears, fences, then reads the
+                        // generation: either it sees the bump and records
+                        // the extent again, or the `set` sees the clear.
+                        core::sync::atomic::fence(Ordering::SeqCst);
+                        if self.misses(slot) != misses || !self.takes_writes(slot) {
+                            bm.set(xs, xn);
+                        }
                         log.dirty(start, len, &mut out);
                     }
                 }
@@ -237,7 +255,14 @@ impl Array {
                     job.stage = Stage::Failed;
                     if let Some(t) = self.slot_ref(slot, true) {
                         let p = job.piece;
-                        if ring
+                        if ring.buf(lane).is_some_and(|buf| {
+                            self.copy_behind(slot, t.as_ref(), buf, p.sector, p.sectors)
+                        }) {
+                            // On its way to a write-mostly leg from a copy
+                            // of its own: retired (and its region let go)
+                            // without waiting for the slow leg.
+                            job.stage = Stage::Copied;
+                        } else if ring
                             .submit(lane, t, &self.bioset, true, p.sector, p.sectors)
                             .is_ok()
                         {
@@ -282,6 +307,9 @@ impl Array {
             log.dirty_blocks,
             log.dirty_blocks << shift << 9
         );
+        // Copies sent behind land before the leg counts as in sync: "in
+        // sync" promises the leg holds every block.
+        let finished = finished && self.wait_resync_copies(slot);
         if finished && self.settle_in_sync(slot, || bm.is_clean()) {
             // A clean bitmap holds no memory. Freeing needs the bitmap to
             // itself: writes are drained (the freeze), no other freezer
@@ -306,6 +334,9 @@ impl Array {
                 self.raid_disks.load(Ordering::Relaxed)
             );
             self.note_caught_up(slot, log.dirty_blocks << shift << 9);
+            self.slot[slot as usize]
+                .auto_readds
+                .store(0, Ordering::Relaxed);
         } else if !finished {
             pr_info!(
                 "{}: resync of slot {} interrupted; what is left stays dirty\n",

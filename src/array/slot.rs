@@ -47,6 +47,17 @@ pub(super) struct Slot {
     pub(super) tracking: AtomicBool,
     /// Write-behind and ahead/behind (`array/behind.rs`).
     pub(super) behind: super::behind::SlotBehind,
+    /// The member failed by itself: it is probed for an automatic re-add
+    /// (`array/probe.rs`).
+    pub(super) probing: AtomicBool,
+    /// Automatic re-adds since the slot was last in sync (the probe's
+    /// back-off).
+    pub(super) auto_readds: AtomicU32,
+    /// Probes of the failed member in the slot that failed in a row.
+    pub(super) probe_fails: AtomicU32,
+    /// The member that last held the slot was write-mostly (an automatic
+    /// re-add keeps it so).
+    pub(super) saved_write_mostly: AtomicBool,
 }
 
 impl Slot {
@@ -59,6 +70,10 @@ impl Slot {
             saved_dev: AtomicU32::new(0),
             tracking: AtomicBool::new(false),
             behind: super::behind::SlotBehind::new(),
+            probing: AtomicBool::new(false),
+            auto_readds: AtomicU32::new(0),
+            probe_fails: AtomicU32::new(0),
+            saved_write_mostly: AtomicBool::new(false),
         }
     }
 }
@@ -166,6 +181,13 @@ impl Array {
 pub(crate) struct NameBuf(crate::logic::fmtbuf::FixedStr<32>);
 
 impl NameBuf {
+    /// `name`, truncated to fit.
+    pub(super) fn of(name: &str) -> Self {
+        let mut n = NameBuf::default();
+        let _ = n.0.write_str(name);
+        n
+    }
+
     /// The name.
     pub(crate) fn as_str(&self) -> &str {
         self.0.as_str()

@@ -39,6 +39,8 @@ attr_table!(
     ArraySize = c"array_size", RO;
     NewDev = c"new_dev", 0o200;
     BehindMaxMs = c"fr1_behind_max_ms", RW;
+    ProbeMs = c"fr1_probe_ms", RW;
+    StallMs = c"fr1_stall_ms", RW;
 });
 
 attr_table!(
@@ -120,6 +122,10 @@ fn dev_show(idx: usize, a: &Array, dir: &str, w: &mut ShowBuf) -> fmt::Result {
             };
             if st.faulty(slot) {
                 word(w, "faulty")?;
+                // fr1's: failed by itself, probed for an automatic re-add.
+                if a.slot[slot as usize].probing.load(Ordering::Relaxed) {
+                    word(w, "probing")?;
+                }
             }
             if st.in_sync(slot) {
                 word(w, "in_sync")?;
@@ -232,6 +238,8 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         // md prints "default" unless user space set an explicit size.
         Some(MdAttr::ArraySize) => writeln!(w, "default"),
         Some(MdAttr::BehindMaxMs) => writeln!(w, "{}", a.behind.max_ms.load(Ordering::Relaxed)),
+        Some(MdAttr::ProbeMs) => writeln!(w, "{}", a.probe_ms.load(Ordering::Relaxed)),
+        Some(MdAttr::StallMs) => writeln!(w, "{}", a.stall_ms.load(Ordering::Relaxed)),
         _ => Err(fmt::Error),
     }
 }
@@ -256,6 +264,19 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
         Some(MdAttr::BehindMaxMs) => {
             let v = text.parse::<u32>().map_err(|_| EINVAL)?;
             a.behind.max_ms.store(v, Ordering::Relaxed);
+            Ok(())
+        }
+        Some(MdAttr::ProbeMs) => {
+            let v = text.parse::<u32>().map_err(|_| EINVAL)?;
+            a.probe_ms.store(v, Ordering::Relaxed);
+            // Legs failed meanwhile are probed from now on.
+            a.queue_probe();
+            Ok(())
+        }
+        Some(MdAttr::StallMs) => {
+            let v = text.parse::<u32>().map_err(|_| EINVAL)?;
+            a.stall_ms.store(v, Ordering::Relaxed);
+            a.queue_watch();
             Ok(())
         }
         _ => Err(EINVAL),
@@ -353,7 +374,7 @@ impl Array {
     /// supports): faulty, remove, re-add, writemostly, -writemostly.
     fn set_member_state(self: &Arc<Self>, slot: u32, word: &str) -> Result {
         match word {
-            "faulty" => match self.fail_slot(slot, "set faulty through sysfs") {
+            "faulty" => match self.fail_slot_requested(slot, "set faulty through sysfs") {
                 Ok(()) | Err(crate::logic::slots::FailError::AlreadyFaulty) => Ok(()),
                 Err(crate::logic::slots::FailError::LastInSync) => Err(EBUSY),
                 Err(crate::logic::slots::FailError::Empty) => Err(ENODEV),

@@ -33,3 +33,23 @@ struct page *fr1_zero_page(void)
 {
 	return ZERO_PAGE(0);
 }
+
+bool fr1_bdev_nowait(struct block_device *bdev)
+{
+	return bdev_nowait(bdev);
+}
+
+unsigned int fr1_bdev_max_sectors(struct block_device *bdev)
+{
+	return queue_max_sectors(bdev_get_queue(bdev));
+}
+
+unsigned int fr1_bdev_max_segments(struct block_device *bdev)
+{
+	return bdev_max_segments(bdev);
+}
+
+unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev)
+{
+	return bdev_get_queue(bdev)->limits.chunk_sectors;
+}

@@ -52,5 +52,9 @@ sector_t fr1_bdev_nr_sectors(struct block_device *bdev);
 dev_t fr1_bdev_dev(struct block_device *bdev);
 struct page *fr1_zero_page(void);
 struct gendisk *fr1_bdev_disk(struct block_device *bdev);
+bool fr1_bdev_nowait(struct block_device *bdev);
+unsigned int fr1_bdev_max_sectors(struct block_device *bdev);
+unsigned int fr1_bdev_max_segments(struct block_device *bdev);
+unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev);
 
 #endif /* FR1_GLUE_H */

@@ -244,7 +244,6 @@ impl DevNum {
     }
 
     /// From the kernel's internal `dev_t`.
-    #[cfg(test)]
     pub(crate) fn from_kdev(dev: u32) -> DevNum {
         DevNum {
             major: dev >> 20,

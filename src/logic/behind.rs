@@ -49,6 +49,8 @@ pub(crate) enum Why {
     /// The write overlaps a behind write still in flight on the leg: it
     /// must not overtake it, and fr1 does not make the writer wait.
     Overlap,
+    /// The leg's queue had no room for a behind write (`REQ_NOWAIT`).
+    Congested,
 }
 
 impl Why {
@@ -59,6 +61,7 @@ impl Why {
             Why::TooSlow => "oldest behind write too old",
             Why::NoMemory => "no memory for behind copies",
             Why::Overlap => "a write overlapped a behind write in flight",
+            Why::Congested => "its queue is full",
         }
     }
 }
@@ -110,6 +113,67 @@ pub(crate) fn route(f: Facts) -> Route {
     }
     Route::Behind
 }
+
+/// What the sync thread knows when it decides how a copy reaches a
+/// write-mostly leg.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CopyFacts {
+    /// `bitmap/backlog` (0: write-behind off).
+    pub(crate) backlog: u32,
+    /// Behind writes in flight on the leg (its copies included).
+    pub(crate) in_flight: u32,
+    /// Bytes of resync copies in flight on the leg.
+    pub(crate) copy_bytes: u64,
+    /// Age of the oldest behind write in flight on the leg, ms.
+    pub(crate) oldest_ms: u64,
+    /// `md/fr1_behind_max_ms`.
+    pub(crate) max_ms: u32,
+    /// Times the leg went behind since it last caught up.
+    pub(crate) episodes: u32,
+}
+
+/// Resync copies in flight to one leg, at most (bytes of pages held).
+pub(crate) const COPY_BEHIND_MAX_BYTES: u64 = 8 << 20;
+
+/// A leg that went behind this often since it last caught up gets its
+/// copies the ordinary way (holding their regions), which always ends.
+pub(crate) const COPY_BEHIND_MAX_EPISODES: u32 = 4;
+
+/// Whether a resync copy to a write-mostly leg goes as a behind write
+/// itself (the copy leaves its region at once, `array/resync.rs`): only
+/// while the leg has write-behind on and stays well within every limit
+/// that would send it behind again: at most half its backlog in flight, its
+/// oldest behind write under half `fr1_behind_max_ms`, at most
+/// [`COPY_BEHIND_MAX_BYTES`] of copies in flight; and not once it keeps
+/// falling behind during its catch-ups (a write over a copy in flight sends
+/// it behind, so a hot spot could restart the catch-up forever). Otherwise
+/// the copy writes the leg holding its region, as every resync copy does,
+/// and writes over it wait.
+pub(crate) fn resync_copy_behind(f: CopyFacts) -> bool {
+    f.backlog > 0
+        && f.in_flight < f.backlog.div_ceil(2)
+        && f.oldest_ms.saturating_mul(2) < u64::from(f.max_ms)
+        && f.copy_bytes < COPY_BEHIND_MAX_BYTES
+        && f.episodes < COPY_BEHIND_MAX_EPISODES
+}
+
+/// How long a leg that drained its behind writes stays behind before its
+/// catch-up starts, in ms, after it went behind `episodes` times since it
+/// last caught up (1: the first time). The first catch-up starts at once;
+/// a leg that keeps falling behind before it caught up (a load the leg
+/// cannot carry) waits 25 ms, then 50, 100, ... up to
+/// [`CATCH_UP_DELAY_MAX_MS`]: each catch-up that the load cuts short costs
+/// the array a freeze and a restart of the sync thread, while writes to a
+/// behind leg cost only a bit in its bitmap.
+pub(crate) fn catch_up_delay_ms(episodes: u32) -> u32 {
+    match episodes {
+        0 | 1 => 0,
+        n => (25u32 << (n - 2).min(16)).min(CATCH_UP_DELAY_MAX_MS),
+    }
+}
+
+/// The longest a drained behind leg waits for its catch-up.
+pub(crate) const CATCH_UP_DELAY_MAX_MS: u32 = 1000;
 
 /// Behind writes fr1 tracks at once: a larger `backlog` acts as this one.
 pub(crate) const FLIGHTS: usize = 1024;
@@ -308,6 +372,61 @@ mod tests {
             };
             assert_eq!(route(f), Route::GoBehind(Why::Overlap));
         }
+    }
+
+    #[test]
+    fn catch_ups_back_off_while_the_leg_keeps_falling_behind() {
+        assert_eq!(catch_up_delay_ms(1), 0);
+        assert_eq!(catch_up_delay_ms(2), 25);
+        assert_eq!(catch_up_delay_ms(3), 50);
+        assert_eq!(catch_up_delay_ms(7), 800);
+        assert_eq!(catch_up_delay_ms(8), CATCH_UP_DELAY_MAX_MS);
+        assert_eq!(catch_up_delay_ms(u32::MAX), CATCH_UP_DELAY_MAX_MS);
+    }
+
+    #[test]
+    fn resync_copies_go_behind_well_within_the_limits() {
+        let f = |backlog, in_flight| CopyFacts {
+            backlog,
+            in_flight,
+            max_ms: DEFAULT_BEHIND_MAX_MS,
+            ..CopyFacts::default()
+        };
+        let go = |backlog, in_flight| resync_copy_behind(f(backlog, in_flight));
+        // Half the backlog.
+        assert!(!go(0, 0));
+        assert!(go(256, 127));
+        assert!(!go(256, 128));
+        assert!(go(1, 0));
+        assert!(!go(1, 1));
+        assert!(go(4, 1));
+        assert!(!go(4, 2));
+        assert!(go(BACKLOG_MAX, 8191));
+        // Half the age limit.
+        let aged = |oldest_ms| CopyFacts {
+            oldest_ms,
+            ..f(256, 0)
+        };
+        assert!(resync_copy_behind(aged(999)));
+        assert!(!resync_copy_behind(aged(1000)));
+        assert!(!resync_copy_behind(CopyFacts {
+            max_ms: 0,
+            ..f(256, 0)
+        }));
+        // Bytes of copies in flight.
+        let bytes = |copy_bytes| CopyFacts {
+            copy_bytes,
+            ..f(256, 0)
+        };
+        assert!(resync_copy_behind(bytes(COPY_BEHIND_MAX_BYTES - 1)));
+        assert!(!resync_copy_behind(bytes(COPY_BEHIND_MAX_BYTES)));
+        // A leg that keeps falling behind gets ordinary copies.
+        let episodes = |episodes| CopyFacts {
+            episodes,
+            ..f(256, 0)
+        };
+        assert!(resync_copy_behind(episodes(COPY_BEHIND_MAX_EPISODES - 1)));
+        assert!(!resync_copy_behind(episodes(COPY_BEHIND_MAX_EPISODES)));
     }
 
     #[test]

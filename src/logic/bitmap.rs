@@ -376,14 +376,30 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
     /// the member. A coarse subtree is cleared once the range covers it
     /// entirely (the resync copies coarse ranges whole, in order).
     ///
+    /// Returns the blocks `(start, len)` it may have cleared: the range,
+    /// widened to the coarse subtrees it cleared whole (a bit set there
+    /// since the copy, which the coarse entry absorbed, is gone too: a
+    /// caller that finds a write missed the member meanwhile sets this
+    /// extent again).
+    ///
     /// The caller guarantees no concurrent `set` in the range (the region
-    /// interlock holds it).
-    pub(crate) fn clear(&self, start: u64, count: u64) {
+    /// interlock holds it), or sets the returned extent again when one may
+    /// have run.
+    pub(crate) fn clear(&self, start: u64, count: u64) -> (u64, u64) {
         let end = start.saturating_add(count).min(self.blocks);
-        self.clear_in(self.top(), 0, start, end);
+        let mut extent = (start, end);
+        self.clear_in(self.top(), 0, start, end, &mut extent);
+        (extent.0, extent.1.saturating_sub(extent.0))
     }
 
-    fn clear_in(&self, nodes: &[AtomicUsize], d: u32, start: u64, end: u64) {
+    fn clear_in(
+        &self,
+        nodes: &[AtomicUsize],
+        d: u32,
+        start: u64,
+        end: u64,
+        extent: &mut (u64, u64),
+    ) {
         let mut b = start;
         while b < end {
             let (idx, sub_end) = self.locate(d, b);
@@ -401,6 +417,9 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
                         .is_ok()
                 {
                     self.coarse.fetch_sub(1, Ordering::Relaxed);
+                    let sub_start = sub_end.saturating_sub(self.cover(d).get());
+                    extent.0 = extent.0.min(sub_start);
+                    extent.1 = extent.1.max(stop);
                 }
             } else if e != 0 && d == self.levels {
                 let words = Self::child(e);
@@ -410,7 +429,7 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
                         .fetch_sub(u64::from((old & mask).count_ones()), Ordering::Relaxed);
                 }
             } else if e != 0 {
-                self.clear_in(Self::child(e), d + 1, b, stop);
+                self.clear_in(Self::child(e), d + 1, b, stop, extent);
             }
             b = stop;
         }
@@ -629,6 +648,31 @@ mod tests {
         bm.clear(LEAF_BLOCKS, LEAF_BLOCKS);
         assert!(bm.is_clean());
         assert_eq!(bm.stats().coarse, 0);
+    }
+
+    #[test]
+    fn clearing_a_coarse_subtree_reports_the_whole_subtree() {
+        let a = TestAlloc::default();
+        a.fail_after.set(Some(0));
+        let r = root(shape(LEAF_BLOCKS * 4).1);
+        let bm = DirtyBitmap::new(&a, r, LEAF_BLOCKS * 4).unwrap();
+        bm.set(LEAF_BLOCKS + 10, 2);
+        // The walk copies the coarse leaf in order: the pieces before the
+        // last clear nothing and report only themselves.
+        assert_eq!(bm.clear(LEAF_BLOCKS, 100), (LEAF_BLOCKS, 100));
+        assert!(bm.is_dirty(LEAF_BLOCKS + 10));
+        // The last piece clears the whole subtree, bits set meanwhile
+        // included: its extent says so.
+        assert_eq!(
+            bm.clear(2 * LEAF_BLOCKS - 100, 100),
+            (LEAF_BLOCKS, LEAF_BLOCKS)
+        );
+        assert!(bm.is_clean());
+        // Fine leaves clear exactly the range.
+        a.fail_after.set(None);
+        bm.set(10, 5);
+        assert_eq!(bm.clear(10, 5), (10, 5));
+        assert!(bm.is_clean());
     }
 
     #[test]

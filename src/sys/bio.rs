@@ -24,6 +24,8 @@ impl Status {
     pub(crate) const IOERR: Status = Status(ffi::FR1_BLK_STS_IOERR);
     /// Operation not supported.
     pub(crate) const NOTSUPP: Status = Status(ffi::FR1_BLK_STS_NOTSUPP);
+    /// A `REQ_NOWAIT` bio would have had to wait (the queue was full).
+    pub(crate) const AGAIN: Status = Status(ffi::FR1_BLK_STS_AGAIN);
 
     /// True for success.
     pub(crate) fn is_ok(self) -> bool {
@@ -100,6 +102,18 @@ impl Bio {
     /// Length in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         u64::from(self.raw().bi_iter.bi_size >> 9)
+    }
+
+    /// Segments of a bio that owns its pages (`bi_vcnt`; 0 for a clone).
+    pub(crate) fn segments(&self) -> u32 {
+        u32::from(self.raw().bi_vcnt)
+    }
+
+    /// Adds request flags (`REQ_*`) to a bio fr1 has not submitted yet.
+    pub(crate) fn add_flags(&mut self, flags: u32) {
+        // SAFETY: By the type invariants fr1 owns the bio and it is not in
+        // flight, so nothing else accesses the field.
+        unsafe { (*self.as_ptr()).bi_opf |= flags };
     }
 
     /// The operation and flags (`bi_opf`).
@@ -434,6 +448,30 @@ impl<T> BioSet<T> {
     }
 }
 
+impl<T> BioSet<T> {
+    /// A copy of the first `sectors` of `buf`, as a write of them at
+    /// `sector`, in pages of its own (a resync copy that goes behind): as
+    /// [`BioSet::copy_of`], `None` under memory pressure. `member` only
+    /// names a device for the staging bio, which is never sent. Nothing
+    /// here waits for memory: the set's bios may all be behind copies in
+    /// flight to a slow leg.
+    pub(crate) fn copy_of_buf(
+        &self,
+        member: &Member,
+        buf: &PageBuf,
+        sector: u64,
+        sectors: u64,
+    ) -> Option<Bio> {
+        let staging = self.page_bio_gfp(member, true, sector, sectors, buf, ffi::FR1_GFP_NOWAIT)?;
+        let copy = self.copy_of(&staging);
+        let p = staging.into_raw();
+        // SAFETY: The staging bio was never submitted and fr1 holds its only
+        // reference; its pages are `buf`'s, which `bio_put` does not free.
+        unsafe { bindings::bio_put(p) };
+        copy
+    }
+}
+
 /// End of a behind copy: frees its pages and the bio (any context).
 ///
 /// # Safety
@@ -573,6 +611,20 @@ impl<T> BioSet<T> {
         sectors: u64,
         buf: &PageBuf,
     ) -> Option<Bio> {
+        self.page_bio_gfp(member, write, sector, sectors, buf, ffi::FR1_GFP_NOIO)
+    }
+
+    /// [`BioSet::page_bio`] allocating with `gfp` (`FR1_GFP_NOIO`: from the
+    /// set's mempool, never fails; `FR1_GFP_NOWAIT`: may fail).
+    fn page_bio_gfp(
+        &self,
+        member: &Member,
+        write: bool,
+        sector: u64,
+        sectors: u64,
+        buf: &PageBuf,
+        gfp: bindings::gfp_t,
+    ) -> Option<Bio> {
         if sectors == 0 || sectors > buf.sectors() {
             return None;
         }
@@ -587,15 +639,9 @@ impl<T> BioSet<T> {
             bindings::req_op_REQ_OP_READ
         };
         // SAFETY: The member is open; the set has bvec pools (NEED_BVECS);
-        // GFP_NOIO from a mempool cannot fail; `nr` <= BIO_MAX_VECS.
+        // `nr` <= BIO_MAX_VECS; a failed allocation is NULL.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(
-                member.bdev(),
-                nr as u16,
-                op,
-                ffi::FR1_GFP_NOIO,
-                self.inner.get(),
-            )
+            bindings::bio_alloc_bioset(member.bdev(), nr as u16, op, gfp, self.inner.get())
         };
         let bio = NonNull::new(bio)?;
         // SAFETY: `bio` is fresh and ours; each page is live for the I/O
@@ -677,6 +723,7 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
             owner: self,
             start: Some((master, shared)),
             group: None,
+            nowait: false,
         }
     }
 
@@ -748,9 +795,21 @@ pub(crate) struct FanOut<'a, O: CloneOwner> {
     /// The master and shared state until the first clone holds them.
     start: Option<(Bio, O::Shared)>,
     group: Option<NonNull<Group<O::Shared>>>,
+    /// Clones go with `REQ_NOWAIT` to members that take it
+    /// ([`FanOut::nowait`]).
+    nowait: bool,
 }
 
 impl<O: CloneOwner> FanOut<'_, O> {
+    /// Clones from now on go with `REQ_NOWAIT` to the members whose queues
+    /// take the clone whole: one whose queue is full ends it at once with
+    /// [`Status::AGAIN`] (in the submitter's context) instead of making the
+    /// submitter wait for a tag. For copies of the data only (behind
+    /// writes): a clone that shares the caller's pages must not end early.
+    pub(crate) fn nowait(&mut self) {
+        self.nowait = true;
+    }
+
     /// The master bio.
     pub(crate) fn master(&self) -> &Bio {
         match (&self.start, self.group) {
@@ -771,6 +830,14 @@ impl<O: CloneOwner> FanOut<'_, O> {
         };
         let set = self.owner.clone_set();
         let (mut clone, pad) = set.clone_for(self.master(), &member);
+        // Not for flushes: dm ends every REQ_NOWAIT flush with AGAIN.
+        let flush = self.master().opf() & (ffi::FR1_REQ_PREFLUSH | ffi::FR1_REQ_FUA) != 0;
+        if self.nowait
+            && !flush
+            && member.takes_nowait(clone.sector(), clone.sectors(), self.master().segments())
+        {
+            clone.add_flags(ffi::FR1_REQ_NOWAIT);
+        }
         let pad = pad.as_ptr();
         let group = match (self.group, self.start.take()) {
             (Some(g), _) => {
@@ -849,6 +916,7 @@ impl<O: CloneOwner> Drop for FanOut<'_, O> {
             owner: self.owner,
             start: self.start.take(),
             group: self.group.take(),
+            nowait: false,
         };
         if let Err((master, _)) = s.finish() {
             master.end(Status::IOERR);

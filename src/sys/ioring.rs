@@ -111,6 +111,15 @@ impl<H: AsRef<Member>> IoRing<H> {
         self.lanes.first().map_or(0, |l| l.buf.sectors())
     }
 
+    /// `lane`'s buffer, while no bio of it is in flight.
+    pub(crate) fn buf(&self, lane: usize) -> Option<&PageBuf> {
+        let flight = self.flights.get(lane)?;
+        if flight.state.load(Ordering::Acquire) != IDLE {
+            return None;
+        }
+        self.lanes.get(lane).map(|l| &l.buf)
+    }
+
     /// Reads into (or writes from) `lane`'s buffer `sectors` at `sector` of
     /// the member `hold` refers to. Gives `hold` back if the lane is busy or
     /// the range does not fit.

@@ -112,6 +112,26 @@ impl Member {
         self.sectors
     }
 
+    /// Whether a bio of `sectors` in `segments` may go to the device with
+    /// `REQ_NOWAIT`: its queue supports it and will not split the bio (a
+    /// split `REQ_NOWAIT` bio ends with `BLK_STS_AGAIN`, blk-merge.c).
+    /// `sector`: where the bio starts (a bio crossing the queue's
+    /// `chunk_sectors` boundary is split too).
+    pub(crate) fn takes_nowait(&self, sector: u64, sectors: u64, segments: u32) -> bool {
+        let bdev = self.bdev();
+        // SAFETY: The device is open while `self` lives.
+        let (nowait, max_sectors, max_segments, chunk) = unsafe {
+            (
+                ffi::fr1_bdev_nowait(bdev),
+                ffi::fr1_bdev_max_sectors(bdev),
+                ffi::fr1_bdev_max_segments(bdev),
+                ffi::fr1_bdev_chunk_sectors(bdev),
+            )
+        };
+        let within_chunk = chunk == 0 || sector % u64::from(chunk) + sectors <= u64::from(chunk);
+        nowait && sectors <= u64::from(max_sectors) && segments <= max_segments && within_chunk
+    }
+
     /// Kernel name, e.g. `vdb`.
     pub(crate) fn name(&self) -> &str {
         let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);

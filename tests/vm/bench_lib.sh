@@ -212,12 +212,16 @@ modprobe dm-delay
 dmsetup create slowa --table "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 $SLOW_MS" || die "dm-delay"
 dmsetup create slowb --table "0 $SECTORS delay /dev/ram3 0 0 /dev/ram3 0 $SLOW_MS" || die "dm-delay"
 # fio_lat NAME DEV extra-args: IOPS, p50 and p99 write latency (ns,
-# submission to completion: fio's lat, as brd completes within submission).
+# submission to completion: fio's lat, as brd completes within submission),
+# read from the write section's "lat_ns" percentiles only (the clat ones,
+# and other sections', are other distributions).
 fio_lat() {
 	fio_job "$@" --lat_percentiles=1 >/dev/null
 	awk -F: '/"iops" :/ {gsub(/[ ,]/,"",$2); iops+=$2}
-		/"50.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p50) p50 = $2}
-		/"99.000000" :/ {gsub(/[ ,]/,"",$2); if ($2 > p99) p99 = $2}
+		/"write" : \{/ {w = 1} /"trim" : \{/ {w = 0}
+		w && /"lat_ns" : \{/ {l = 1}
+		w && l && /"50.000000" :/ {gsub(/[ ,]/,"",$2); p50 = $2}
+		w && l && /"99.000000" :/ {gsub(/[ ,]/,"",$2); p99 = $2; l = 0}
 		END {printf "%d %d %d\n", iops, p50, p99}' /tmp/fio.json
 }
 LAT="slowleg-qd1:--rw=randwrite:--bs=4k:--iodepth=1
@@ -276,6 +280,96 @@ blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp
 rec "{\"workload\":\"behind-episode\",\"target\":\"fr1\",\"write_ms\":$((t1 - t0)),\"catch_up_ms\":$((t2 - t1)),\"written_behind\":$skipped,\"copied\":$copied,\"md_chunk\":$md_chunk}"
 fr1ctl stop /dev/fr0 >/dev/null
 dmsetup remove slowa && dmsetup remove slowb
+
+# --- network leg: the second member on kernel NBD (nbd-server over the
+# guest's loopback). fr1 write-mostly + behind, md raid1 with internal
+# bitmap + --write-mostly + --write-behind (superblock), md on a build array
+# (no bitmap, no write-behind: mdadm refuses both there), the local leg
+# alone. Then a brownout under load: the server stopped for OUTAGE_MS.
+modprobe nbd
+OUTAGE_MS=${OUTAGE_MS:-5000}
+nbd_serve() { # nbd_serve PORT DEV: pid in $SRV
+	/usr/bin/nbd-server -d -C /nonexistent "127.0.0.1@$1" "$2" >/dev/null 2>&1 &
+	SRV=$!
+}
+nbd_attach() { # nbd_attach PORT NODE
+	local i=0
+	while ! /usr/sbin/nbd-client 127.0.0.1 "$1" "$2" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || die "nbd-client $2"
+		usleep 200000
+	done
+}
+nbd_serve 10809 /dev/ram1; SRV_FR1=$SRV
+nbd_serve 10810 /dev/ram3; SRV_MD=$SRV
+nbd_attach 10809 /dev/nbd0
+nbd_attach 10810 /dev/nbd1
+fr1ctl build /dev/fr0 --level=1 --raid-devices=2 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 >/dev/null \
+	|| die "fr1ctl build (NBD leg)"
+echo 256 >$M/fr0/md/bitmap/backlog
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
+	/dev/ram2 --write-mostly /dev/nbd1 --write-behind=256 >/dev/null 2>&1 || die "mdadm --create (NBD leg)"
+SLOW_MS=0
+LAT="net-qd1:--rw=randwrite:--bs=4k:--iodepth=1
+net-qd32:--rw=randwrite:--bs=4k:--iodepth=32"
+lat_interleaved "fr1-nbd=/dev/fr0 md-wb-nbd=/dev/md0 fast=/dev/ram4"
+mdadm --stop /dev/md0 >/dev/null 2>&1
+mdadm --zero-superblock /dev/ram2 /dev/nbd1 >/dev/null 2>&1 || true
+mdadm --build /dev/md0 --level=1 --raid-devices=2 /dev/ram2 /dev/nbd1 >/dev/null 2>&1 || die "mdadm --build (NBD leg)"
+lat_interleaved "md-build-nbd=/dev/md0"
+mdadm --stop /dev/md0 >/dev/null 2>&1
+# A brownout under load: 4 KiB random writes at QD8 for OUTAGE_MS + 4 s; the
+# server is stopped 1 s in, for OUTAGE_MS. fr1 (stall limit 2 s) against md
+# with write-behind. The array blocks for fio's longest write; afterwards the
+# leg returns (fr1: by itself) and is resynced: bytes copied vs the blocks
+# written while it was out.
+mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
+	/dev/ram2 --write-mostly /dev/nbd1 --write-behind=256 >/dev/null 2>&1 || die "mdadm --create (brownout)"
+echo 2000 >$M/fr0/md/fr1_stall_ms
+echo 500 >$M/fr0/md/fr1_behind_max_ms
+# The leg returns once the load is over (the probe is off until then), so
+# that its resync is one pass over what it missed.
+echo 0 >$M/fr0/md/fr1_probe_ms
+brownout() { # brownout TARGET DEV SERVER_PID: fio's max write latency (ns)
+	fio --name=brownout --filename="$2" --rw=randwrite --bs=4k --size=$((SIZE_MB / 2))M --direct=1 \
+		--ioengine=libaio --iodepth=8 --time_based --runtime=$((OUTAGE_MS / 1000 + 4)) \
+		--output-format=json >/tmp/brownout.json 2>/tmp/brownout.err &
+	local fio=$!
+	sleep 1
+	kill -STOP "$3"
+	usleep $((OUTAGE_MS * 1000))
+	kill -CONT "$3"
+	wait $fio || die "brownout fio on $1: $(tail -n 3 /tmp/brownout.err)"
+	grep -q '"error" : 0' /tmp/brownout.json || die "brownout fio on $1 reported an error"
+	awk -F: '/"lat_ns" :/ {l = 1} l && /"max" :/ {gsub(/[ ,]/,"",$2); if ($2 + 0 > m) m = $2 + 0; l = 0} END {printf "%.0f\n", m}' /tmp/brownout.json
+}
+dmesg -c >/dev/null
+max_fr1=$(brownout fr1 /dev/fr0 "$SRV_FR1")
+i=0
+while [ "$(cat $M/fr0/md/bitmap/behind_writes)" != 0 ] && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
+fr1_dirty=$(cat $M/fr0/md/bitmap/bits)
+echo 500 >$M/fr0/md/fr1_probe_ms
+i=0
+while ! dmesg | grep -q "nbd0 answers again" && [ $i -lt 600 ]; do usleep 100000; i=$((i + 1)); done
+wait_fr1
+# The re-add's resync: the last one (catch-ups before the leg failed are not
+# part of the return).
+fr1_copied=$(dmesg | sed -n 's/.*resync terminates with 0 errs.*(\([0-9]*\) blocks, \([0-9]*\) bytes copied).*/\2/p' | tail -n 1)
+fr1_failed=$(dmesg | grep -c "nbd0 faulty (stalled" || true)
+blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp /dev/ram0 /dev/ram1 >/dev/null \
+	|| die "fr1 legs differ after the brownout"
+max_md=$(brownout md-wb /dev/md0 "$SRV_MD")
+i=0
+while grep -A3 "^md0 :" /proc/mdstat | grep -qE "recovery|resync" && [ $i -lt 3000 ]; do usleep 100000; i=$((i + 1)); done
+md_faulty=$(grep -c "nbd1\[1\](W)(F)" /proc/mdstat || true)
+rec "{\"workload\":\"brownout\",\"target\":\"fr1-nbd\",\"outage_ms\":$OUTAGE_MS,\"max_lat_ns\":$max_fr1,\"leg_failed\":$fr1_failed,\"dirty_blocks\":$fr1_dirty,\"copied\":$fr1_copied,\"block\":$(cat $M/fr0/md/bitmap/chunksize)}"
+rec "{\"workload\":\"brownout\",\"target\":\"md-wb-nbd\",\"outage_ms\":$OUTAGE_MS,\"max_lat_ns\":$max_md,\"leg_failed\":$md_faulty,\"md_chunk\":$(cat $M/md0/md/bitmap/chunksize)}"
+mdadm --stop /dev/md0 >/dev/null 2>&1
+mdadm --zero-superblock /dev/ram2 /dev/nbd1 >/dev/null 2>&1 || true
+fr1ctl stop /dev/fr0 >/dev/null
+/usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1
+/usr/sbin/nbd-client -d /dev/nbd1 >/dev/null 2>&1
+kill -KILL "$SRV_FR1" "$SRV_MD" 2>/dev/null || true
 
 # --- bitmap memory on a 1 PiB array (null_blk, no backing memory) ---
 modprobe null_blk nr_devices=2 gb=1048576 memory_backed=0 >/dev/null 2>&1 || die "null_blk"

@@ -91,3 +91,14 @@ wait_in_sync() {
 	cat "${STATUS:-/proc/mdstat}"
 	return 1
 }
+
+# Polls a condition every 100 ms for up to $1 seconds: wait_for 30 cmd...
+wait_for() {
+	local limit=$(($1 * 10)) i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -lt $limit ] || return 1
+		usleep 100000
+	done
+}

@@ -8,7 +8,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 9
 ( SIZE_MB=128 RUNTIME=1 REPS=1 KS="10 1000" BENCH_NO_PLAN=1; . /tests/bench_lib.sh ) >/tmp/bench.out 2>&1
 rc=$?
 grep '^# bench:' /tmp/bench.out
@@ -29,4 +29,14 @@ check "1 PiB array: clean bitmap (roots included) costs <= 64 KiB" sh -c \
 check "md's resync time read from its kernel log" has '"target":"md-internal","k":10,"ms":[0-9]*,"kernel_ms":[0-9]'
 check "1000 scattered writes over 1 PiB: <= 4 KiB of bitmap each" sh -c \
 	'b=$(sed -n "s/.*\"k\":1000,\"bytes\":\([0-9]*\),.*/\1/p" /tmp/bench.out); [ -n "$b" ] && [ "$b" -le 4096000 ]'
+net() {
+	for t in fr1-nbd md-wb-nbd md-build-nbd; do has "\"workload\":\"net-qd1\",\"target\":\"$t\"" || return 1; done
+	local r
+	r=$(grep '"workload":"brownout","target":"fr1-nbd"' /tmp/bench.out) || return 1
+	echo "$r" | sed -n 's/.*"leg_failed":\([0-9]*\),"dirty_blocks":\([0-9]*\),"copied":\([0-9]*\),"block":\([0-9]*\).*/\1 \2 \3 \4/p' | {
+		read -r failed dirty copied block
+		[ "$failed" -ge 1 ] && [ "$dirty" -gt 0 ] && [ "$copied" -eq $((dirty * block)) ]
+	}
+}
+check "network leg: fr1, md write-behind, md build measured; the brownout failed fr1's leg, which resynced exactly its dirty blocks" net
 ktap_finished
