@@ -14,7 +14,7 @@ use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
 use crate::logic::behind::{Route, Why};
-use crate::logic::interlock::{bucket_of, REGION_SECTORS};
+use crate::logic::interlock::{bucket_of, Entry, REGION_SECTORS};
 use crate::logic::slots::FailError;
 use crate::sys::bio::{Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, Status};
 use crate::sys::member::MemberSlot;
@@ -675,8 +675,12 @@ impl Array {
     // ---- the region interlock (see logic::interlock) ----
 
     fn interlock_enter_write(&self, b: usize) {
-        while !self.interlock.try_enter_write(b) {
+        while let Entry::Blocked { wake_resync } = self.interlock.try_enter_write(b) {
             let mut g = self.interlock_lock.lock();
+            if wake_resync {
+                // A resync may sleep on the count this write withdrew.
+                self.interlock_cv.notify_all();
+            }
             while !self.interlock.write_may_retry(b) {
                 self.interlock_cv.wait(&mut g);
             }

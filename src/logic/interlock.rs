@@ -14,8 +14,11 @@
 //! Protocol (all counter operations sequentially consistent):
 //!
 //! - A write increments `pending`, then reads `barrier`: if zero it goes on,
-//!   else it decrements `pending` (waking a waiting resync) and sleeps until
-//!   `barrier` is zero, then retries.
+//!   else it decrements `pending` and sleeps until `barrier` is zero, then
+//!   retries. If its withdrawal brought `pending` to zero it wakes the
+//!   waiters first ([`Entry::Blocked`]): a resync may have seen the count it
+//!   withdrew and gone to sleep on it, and no other write of the bucket will
+//!   exit to wake it (new ones back off too).
 //! - A resync copy increments `barrier` (new writes now wait), then sleeps
 //!   until `pending` is zero, copies, decrements `barrier` and wakes writers.
 //!
@@ -47,6 +50,17 @@ pub(crate) fn bucket_of(sector: u64) -> usize {
     (region.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % BUCKETS
 }
 
+/// What [`Interlock::try_enter_write`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// The write holds its bucket; [`Interlock::exit_write`] releases it.
+    Entered,
+    /// A resync copy holds the bucket: the write withdrew its count and must
+    /// wait. `wake_resync`: the withdrawal brought `pending` to zero, so a
+    /// resync sleeping on it must be woken before the writer sleeps.
+    Blocked { wake_resync: bool },
+}
+
 /// The interlock counters of one array.
 pub(crate) struct Interlock {
     pending: [AtomicU32; BUCKETS],
@@ -63,15 +77,25 @@ impl Default for Interlock {
 }
 
 impl Interlock {
-    /// A write wants bucket `b`: true if it may go on; false if it must wait
-    /// for [`Interlock::write_may_retry`] (its count was withdrawn).
-    pub(crate) fn try_enter_write(&self, b: usize) -> bool {
+    /// A write wants bucket `b`: [`Entry::Entered`] if it may go on, else it
+    /// must wait for [`Interlock::write_may_retry`] (its count was withdrawn).
+    pub(crate) fn try_enter_write(&self, b: usize) -> Entry {
+        self.announce_write(b);
+        self.admit_write(b)
+    }
+
+    /// The first half of [`Interlock::try_enter_write`]: the write counts.
+    fn announce_write(&self, b: usize) {
         self.pending[b].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The second half: a raised barrier sends the counted write back.
+    fn admit_write(&self, b: usize) -> Entry {
         if self.barrier[b].load(Ordering::SeqCst) == 0 {
-            return true;
+            return Entry::Entered;
         }
-        self.pending[b].fetch_sub(1, Ordering::SeqCst);
-        false
+        let wake_resync = self.pending[b].fetch_sub(1, Ordering::SeqCst) == 1;
+        Entry::Blocked { wake_resync }
     }
 
     /// A write that backed off may retry now.
@@ -135,20 +159,115 @@ mod tests {
     #[test]
     fn sequential_protocol() {
         let il = Interlock::default();
-        assert!(il.try_enter_write(3));
+        assert_eq!(il.try_enter_write(3), Entry::Entered);
         il.raise_barrier(3);
         assert!(!il.resync_may_copy(3));
-        assert!(
-            !il.try_enter_write(3),
+        assert_eq!(
+            il.try_enter_write(3),
+            Entry::Blocked { wake_resync: false },
             "a new write waits behind the barrier"
         );
         assert!(il.exit_write(3), "the last write wakes the resync");
         assert!(il.resync_may_copy(3));
-        assert!(il.try_enter_write(4), "other buckets are free");
+        assert_eq!(il.try_enter_write(4), Entry::Entered, "other buckets are free");
         il.lower_barrier(3);
-        assert!(il.write_may_retry(3) && il.try_enter_write(3));
+        assert!(il.write_may_retry(3));
+        assert_eq!(il.try_enter_write(3), Entry::Entered);
         assert!(!il.exit_write(3));
         assert!(!il.exit_write(4));
+        assert!(il.is_idle());
+    }
+
+    #[test]
+    fn a_write_sent_back_wakes_the_resync_that_saw_its_count() {
+        // The interleaving that hung test_resync_stress: the resync raises
+        // the barrier between a write's count and its look at the barrier,
+        // sees that count and sleeps; the write backs off. Nothing else of
+        // the bucket is in flight, so only this write can wake the resync.
+        let il = Interlock::default();
+        il.announce_write(7);
+        il.raise_barrier(7);
+        assert!(!il.resync_may_copy(7), "the resync sleeps on the count");
+        assert_eq!(
+            il.admit_write(7),
+            Entry::Blocked { wake_resync: true },
+            "the write that withdrew the last count must wake the resync"
+        );
+        assert!(il.resync_may_copy(7));
+        // With another write still in flight, that one's exit wakes it.
+        assert_eq!(il.try_enter_write(8), Entry::Entered);
+        il.announce_write(8);
+        il.raise_barrier(8);
+        assert_eq!(il.admit_write(8), Entry::Blocked { wake_resync: false });
+        assert!(il.exit_write(8));
+        il.lower_barrier(7);
+        il.lower_barrier(8);
+        assert!(il.is_idle());
+    }
+
+    #[test]
+    fn sleeping_waits_never_lose_a_wakeup() {
+        // The waits of `array/io.rs` (a lock and a condition variable shared
+        // by writers and resync copies) on one bucket, so that every write
+        // meets a raised barrier; one resync thread, so only the writers can
+        // wake it. A waiter that times out while its
+        // condition already holds missed its wakeup (a write that withdrew
+        // the count a resync was sleeping on, without waking it).
+        use std::sync::{Condvar, Mutex};
+        use std::time::Duration;
+        let il = Arc::new(Interlock::default());
+        let wait = Arc::new((Mutex::new(()), Condvar::new()));
+        let lost = Duration::from_secs(5);
+        let mut handles = Vec::new();
+        for t in 0..5u32 {
+            let (il, wait) = (il.clone(), wait.clone());
+            handles.push(thread::spawn(move || {
+                let (lock, cv) = &*wait;
+                for _ in 0..20_000 {
+                    if t < 4 {
+                        loop {
+                            match il.try_enter_write(0) {
+                                Entry::Entered => break,
+                                Entry::Blocked { wake_resync } => {
+                                    let mut g = lock.lock().unwrap();
+                                    if wake_resync {
+                                        cv.notify_all();
+                                    }
+                                    while !il.write_may_retry(0) {
+                                        let (ng, to) = cv.wait_timeout(g, lost).unwrap();
+                                        g = ng;
+                                        assert!(
+                                            !to.timed_out() || !il.write_may_retry(0),
+                                            "a writer missed the barrier's release"
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                        if il.exit_write(0) {
+                            let _g = lock.lock().unwrap();
+                            cv.notify_all();
+                        }
+                    } else {
+                        il.raise_barrier(0);
+                        let mut g = lock.lock().unwrap();
+                        while !il.resync_may_copy(0) {
+                            let (ng, to) = cv.wait_timeout(g, lost).unwrap();
+                            g = ng;
+                            assert!(
+                                !to.timed_out() || !il.resync_may_copy(0),
+                                "a resync copy missed its wakeup"
+                            );
+                        }
+                        il.lower_barrier(0);
+                        cv.notify_all();
+                    }
+                }
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
         assert!(il.is_idle());
     }
 
@@ -169,7 +288,7 @@ mod tests {
                     x ^= x << 17;
                     let b = (x % 3) as usize;
                     if t < 4 {
-                        while !il.try_enter_write(b) {
+                        while il.try_enter_write(b) != Entry::Entered {
                             while !il.write_may_retry(b) {
                                 std::hint::spin_loop();
                             }
