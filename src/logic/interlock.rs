@@ -169,7 +169,11 @@ mod tests {
         );
         assert!(il.exit_write(3), "the last write wakes the resync");
         assert!(il.resync_may_copy(3));
-        assert_eq!(il.try_enter_write(4), Entry::Entered, "other buckets are free");
+        assert_eq!(
+            il.try_enter_write(4),
+            Entry::Entered,
+            "other buckets are free"
+        );
         il.lower_barrier(3);
         assert!(il.write_may_retry(3));
         assert_eq!(il.try_enter_write(3), Entry::Entered);
