@@ -11,6 +11,7 @@ use crate::logic::abi::MD_MAJOR;
 use crate::logic::mdstat;
 use crate::sys::disk::{BlkMajor, Probe};
 use crate::sys::procfs::{Events, ProcFile, SeqWriter, StatusSource};
+use crate::sys::work::Fr1Queue;
 
 /// Highest array minor (arrays md0..md255, or fr0..fr255).
 pub(crate) const MAX_ARRAYS: u32 = 256;
@@ -45,16 +46,21 @@ pub(crate) struct Registry {
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
 
 /// What the module holds: the registry and the kernel objects that call into
-/// it. Field order is drop order: the proc file and the major go first.
+/// it. Field order is drop order: the proc file and the major go first, then
+/// the workqueue (its destruction waits for the arrays' last work items,
+/// `sys::work`), then the registry.
 pub(crate) struct Loaded {
     _proc: ProcFile,
     _major: BlkMajor,
+    _queue: Fr1Queue,
     registry: Pin<KBox<Registry>>,
 }
 
 impl Loaded {
     /// Takes md's identity if allowed and free, else fr1's own.
     pub(crate) fn new(md_compat: bool) -> Result<Loaded> {
+        // Before any array can exist: they queue their work on it.
+        let queue = Fr1Queue::new()?;
         let md = md_compat.then(|| BlkMajor::register::<ArrayProbe>(MD_MAJOR, c"md"));
         let (identity, major) = match md {
             Some(Ok(m)) => (Identity::Md, m),
@@ -98,6 +104,7 @@ impl Loaded {
         Ok(Loaded {
             _proc: proc,
             _major: major,
+            _queue: queue,
             registry,
         })
     }

@@ -17,6 +17,15 @@
 //!   bucket: the upper bio ends, and drops those, when its own group does
 //!   (the fast legs have it); the copy's group ends later, in its
 //!   completion (interrupt context).
+//! - The writer sends a behind write itself only if it cannot block: with
+//!   `REQ_NOWAIT` (a full queue ends it at once with AGAIN: the leg goes
+//!   behind). A leg that does not take `REQ_NOWAIT` (NBD, whose driver
+//!   sends on its socket in the submitter's context) gets it through the
+//!   submit work instead (`sys::bio::Deferred`, a work item on fr1's
+//!   queue, process context): the writer pushes the clone and queues the
+//!   work, which may sleep in the submission for as long as the leg does.
+//!   Its queued writes are in flight for everyone else (counted, aged by
+//!   the stall watch from their start, in `flights`).
 //! - So nothing that waits for writes (a freezer, a resync barrier) waits
 //!   for a slow leg. What behind writes would race instead goes through
 //!   `flights`: a write that overlaps one on its leg sends the leg behind
@@ -78,17 +87,12 @@
 //! waits for a slow leg only when that leg holds the last readable copy.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use kernel::{
-    prelude::*,
-    sync::Arc,
-    time::msecs_to_jiffies,
-    workqueue::{self, WorkItem},
-};
+use kernel::{prelude::*, sync::Arc, time::msecs_to_jiffies, workqueue::WorkItem};
 
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::behind::{self, Facts, Flights, Route, Why};
-use crate::sys::bio::{CloneOwner, PageBuf, Status};
+use crate::sys::bio::{CloneOwner, Deferred, PageBuf, Status};
 use crate::sys::member::Member;
 use crate::sys::time::monotonic_ns;
 
@@ -108,6 +112,11 @@ pub(crate) struct Behind {
     flights: Flights,
     /// Readers waiting for overlapping behind writes to land.
     readers: AtomicU32,
+    /// Behind writes to legs whose submission may block (no `REQ_NOWAIT`:
+    /// NBD sends on its socket in the submitter's context, a full tag set
+    /// sleeps): the submit work sends them, never the writer (see the
+    /// protocol).
+    pub(super) deferred: Deferred,
 }
 
 impl Default for Behind {
@@ -120,6 +129,7 @@ impl Default for Behind {
             max_used: AtomicU32::new(0),
             flights: Flights::default(),
             readers: AtomicU32::new(0),
+            deferred: Deferred::new(),
         }
     }
 }
@@ -196,6 +206,9 @@ impl SlotBehind {
 
 /// The work item ID of the catch-up.
 pub(crate) const CATCH_UP_WORK: u64 = 2;
+
+/// The work item ID of the submission of deferred behind writes.
+pub(crate) const SUBMIT_WORK: u64 = 6;
 
 impl Array {
     /// Writes go to the member in `slot`: it works and is not behind.
@@ -502,7 +515,7 @@ impl Array {
             .load(Ordering::Relaxed);
         let delay = msecs_to_jiffies(behind::catch_up_delay_ms(episodes));
         // Already queued: that run sees this leg too.
-        let _ = workqueue::system()
+        let _ = crate::sys::work::queue()
             .enqueue_delayed::<Arc<Array>, CATCH_UP_WORK>(CloneOwner::arc(self), delay);
     }
 
@@ -590,5 +603,13 @@ impl WorkItem<CATCH_UP_WORK> for Array {
 
     fn run(this: Arc<Array>) {
         this.catch_up();
+    }
+}
+
+impl WorkItem<SUBMIT_WORK> for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        this.behind.deferred.submit_all();
     }
 }

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
-    workqueue::{self, WorkItem},
+    workqueue::WorkItem,
 };
 
 use super::Array;
@@ -186,7 +186,7 @@ unsafe impl CloneOwner for Array {
             } else {
                 this.retry.push(done);
                 // Already queued is fine: the worker takes the whole stack.
-                let _ = workqueue::system().enqueue::<Arc<Array>, RETRY_WORK>(this.into());
+                let _ = crate::sys::work::queue().enqueue::<Arc<Array>, RETRY_WORK>(this.into());
             }
             return;
         }
@@ -214,7 +214,8 @@ unsafe impl CloneOwner for Array {
                 // until the worker wrote the zeroes. Its own work item: the
                 // retry worker may be waiting (freeze) for this very write.
                 this.zero_fill.push(done);
-                let _ = workqueue::system().enqueue::<Arc<Array>, ZERO_FILL_WORK>(this.into());
+                let _ =
+                    crate::sys::work::queue().enqueue::<Arc<Array>, ZERO_FILL_WORK>(this.into());
                 return;
             }
         }
@@ -273,6 +274,7 @@ impl Array {
     fn end_master(&self) {
         if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.drained.complete_all();
+            self.lingered_out();
         }
     }
 
@@ -387,10 +389,13 @@ impl Array {
         let mut out = self.fan_out(copy, IoState::behind(flight, legs, resync));
         if !resync {
             // A slow leg's full queue never makes the writer wait
-            // (`clone_done`: the leg goes behind instead). Resync copies
-            // wait: the sync thread may, and a copy that ended AGAIN would
-            // end the catch-up that was to bring the leg back.
+            // (`clone_done`: the leg goes behind instead), nor does a leg
+            // whose submission blocks (the submit work sends to it).
+            // Resync copies wait: the sync thread may, and a copy that
+            // ended AGAIN would end the catch-up that was to bring the leg
+            // back.
             out.nowait();
+            out.defer_blocking(&self.behind.deferred);
         }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
@@ -402,6 +407,10 @@ impl Array {
             copy.end(Status::OK);
             self.behind_end(flight, sectors, legs, st.start_ns, resync);
             self.end_master();
+        }
+        if !self.behind.deferred.is_empty() {
+            let _ = crate::sys::work::queue()
+                .enqueue::<Arc<Array>, { super::behind::SUBMIT_WORK }>(CloneOwner::arc(self));
         }
         missed
     }

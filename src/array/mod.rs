@@ -18,6 +18,7 @@ mod behind;
 mod check;
 pub(crate) mod io;
 pub(crate) mod ioctl;
+mod linger;
 mod probe;
 pub(crate) mod progress;
 mod readd;
@@ -31,7 +32,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsiz
 use kernel::{
     new_condvar, new_delayed_work, new_mutex, new_spinlock_irq, new_work,
     prelude::*,
-    sync::{Arc, Completion, CondVar, Mutex, SetOnce, SpinLockIrq},
+    sync::{Arc, CondVar, Mutex, SetOnce, SpinLockIrq},
     workqueue::{DelayedWork, Work},
 };
 
@@ -101,7 +102,20 @@ pub(crate) struct Array {
     /// Master bios in flight, plus one while the array is alive.
     inflight: AtomicUsize,
     #[pin]
-    drained: Completion,
+    drained: crate::sys::completion::Completion,
+    /// `stop` left behind writes on a stalled leg: the last master
+    /// completion queues the reap (`array/linger.rs`).
+    lingering: AtomicBool,
+    /// The array's reference to itself while it lingers.
+    #[pin]
+    reap_self: SpinLockIrq<Option<Arc<Array>>>,
+    /// The module reference of a lingering array.
+    #[pin]
+    reap_module: Mutex<Option<crate::sys::module::ModuleRef>>,
+    #[pin]
+    reap_work: Work<Array, { linger::REAP_WORK }>,
+    #[pin]
+    submit_work: Work<Array, { behind::SUBMIT_WORK }>,
     openers: AtomicU32,
     /// Reads that failed and wait for the worker. (Before the bio sets:
     /// fields drop in order, and a bio set goes last.)
@@ -175,6 +189,8 @@ kernel::impl_has_delayed_work! {
 kernel::impl_has_work! {
     impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
     impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
+    impl HasWork<Self, { linger::REAP_WORK }> for Array { self.reap_work }
+    impl HasWork<Self, { behind::SUBMIT_WORK }> for Array { self.submit_work }
 }
 
 impl Array {
@@ -205,7 +221,12 @@ impl Array {
                 stopped: AtomicBool::new(false),
                 resync_pending: AtomicBool::new(false),
                 inflight: AtomicUsize::new(1),
-                drained <- Completion::new(),
+                drained <- crate::sys::completion::Completion::new(),
+                lingering: AtomicBool::new(false),
+                reap_self <- new_spinlock_irq!(None),
+                reap_module <- new_mutex!(None),
+                reap_work <- new_work!("fr1::reap_work"),
+                submit_work <- new_work!("fr1::submit_work"),
                 openers: AtomicU32::new(0),
                 bioset <- BioSet::new(),
                 splits <- BioSet::new(),
@@ -683,9 +704,9 @@ impl Array {
         if self.openers.load(Ordering::SeqCst) > 1 {
             return Err(EBUSY);
         }
-        self.teardown(&mut cfg);
+        self.teardown(&mut cfg, true);
         drop(cfg);
-        self.flush_work();
+        self.flush_work(false);
         crate::registry::remove(self);
         pr_info!(
             "{}: stopped ({} writes missed a member)\n",
@@ -699,28 +720,42 @@ impl Array {
     pub(crate) fn stop_for_unload(&self) {
         let mut cfg = self.config.lock();
         if cfg.phase != Phase::Stopped {
-            self.teardown(&mut cfg);
+            self.teardown(&mut cfg, false);
         }
         drop(cfg);
-        self.flush_work();
+        self.flush_work(true);
     }
 
     /// After the drain: no work item of the array is queued or running any
-    /// more (they see the array stopped and return), so none runs after
-    /// the module is gone. Without `config` held: the catch-up takes it.
-    fn flush_work(&self) {
+    /// more (they see the array stopped and return). Without `config`
+    /// held: the catch-up takes it. A probe may be stuck in a read of a
+    /// leg that does not answer: `stop` cancels a queued one and leaves a
+    /// running one to end by itself (it holds the array and a module
+    /// reference, `array/probe.rs`); only unload (`unload`, when no probe
+    /// runs: it would hold the module) flushes it too.
+    fn flush_work(&self, unload: bool) {
         crate::sys::work::flush(&self.retry_work);
         crate::sys::work::flush(&self.zero_fill_work);
         crate::sys::work::flush_delayed(&self.catch_up_work);
         // The watch may queue the probe (a leg it fails): first.
         crate::sys::work::flush_delayed(&self.watch_work);
-        crate::sys::work::flush_delayed(&self.probe_work);
+        // The submit work may sleep in a submission to a stalled leg as
+        // long as the probe: `stop` leaves it to end (it holds the array;
+        // after the drain its list is empty).
+        if unload {
+            crate::sys::work::flush_delayed(&self.probe_work);
+            crate::sys::work::flush(&self.submit_work);
+        } else {
+            crate::sys::work::cancel_delayed(&self.probe_work);
+        }
     }
 
     /// Drains I/O, releases the members and deletes the disk (md's order:
     /// members are unbound, and their holder links removed, while the disk
     /// is still registered).
-    fn teardown(&self, cfg: &mut Config) {
+    /// `may_linger`: behind writes on a stalled leg may outlive the stop
+    /// (`array/linger.rs`; not at unload).
+    fn teardown(&self, cfg: &mut Config, may_linger: bool) {
         // The resync thread sees the request between two copies and exits;
         // what it did not copy stays dirty.
         if let Some(t) = cfg.resync.take() {
@@ -739,15 +774,24 @@ impl Array {
         self.stopped.store(true, Ordering::SeqCst);
         cfg.phase = Phase::Stopped;
         // Drop the "alive" count; the last master completion wakes us.
+        let mut linger = false;
         if self.inflight.fetch_sub(1, Ordering::SeqCst) != 1 {
-            self.drained.wait_for_completion();
+            if may_linger {
+                linger = self.drain_for_stop();
+            } else {
+                self.drained.wait();
+            }
         }
         self.slots.store(0, Ordering::SeqCst);
-        // No I/O is in flight (drained above) and no new bio reaches a
-        // member; only another array's inspection (`would_loop`) may still
-        // hold a reference for a moment.
-        for slot in 0..MAX_MIRRORS {
-            drop(self.take_member(slot));
+        if linger {
+            self.linger();
+        } else {
+            // No I/O is in flight (drained above) and no new bio reaches a
+            // member; only another array's inspection (`would_loop`) may
+            // still hold a reference for a moment.
+            for slot in 0..MAX_MIRRORS {
+                drop(self.take_member(slot));
+            }
         }
         if let Some(d) = cfg.disk.as_mut() {
             d.del();

@@ -34,13 +34,15 @@
 //!   probe opens the saved device, reads the same blocks, and re-adds it
 //!   when they answer.
 //! - A leg that never answers holds the probe in its read until its
-//!   engine's own timeout (nbd-client `-t`, NVMe's I/O timeout): the probe
-//!   runs on `system_long` for that reason, and `stop` (which flushes it
-//!   after its drain) waits for it that long (with NBD's default timeout of
-//!   0, until the server answers or the client is disconnected). The probe
+//!   engine's own timeout (nbd-client `-t`, NVMe's I/O timeout; with NBD's
+//!   default of 0, until the server answers or the client is
+//!   disconnected): the probe runs on fr1's own workqueue, holds a module
+//!   reference while it runs (`rmmod` answers "in use"; unload waits for
+//!   the queue, `sys::work`) and the array (an `Arc`), so `stop` only
+//!   cancels a queued probe and never waits for a running one. The probe
 //!   returns at once when the array is not running, and requeues itself
 //!   only under `config` while it is: `stop` sets the phase under `config`
-//!   before its flush, so nothing is queued after it.
+//!   before it cancels the probe, so nothing is queued after it.
 //!   A leg that fails again soon after each automatic re-add is probed
 //!   less and less often (the interval doubles per re-add, up to 64 times,
 //!   until it reaches in sync).
@@ -61,16 +63,11 @@
 //!   as for any behind write); one that fails later records its range.
 //!
 //! Order: probe -> `config` (in `hot_add`), never the other way round;
-//! nothing else waits for the probe or the watch but `stop`'s flush, which
-//! holds no lock.
+//! nothing waits for the probe but unload's flush, and nothing for the
+//! watch but `stop`'s flush, which hold no lock.
 
 use core::sync::atomic::Ordering;
-use kernel::{
-    prelude::*,
-    sync::Arc,
-    time::msecs_to_jiffies,
-    workqueue::{self, WorkItem},
-};
+use kernel::{prelude::*, sync::Arc, time::msecs_to_jiffies, workqueue::WorkItem};
 
 use super::{slot::NameBuf, Array, Phase};
 use crate::logic::abi::{DevNum, MAX_MIRRORS};
@@ -115,7 +112,7 @@ impl Array {
             .max()
             .unwrap_or(0);
         let ms = u64::from(ms) << readds.min(6);
-        let _ = workqueue::system_long().enqueue_delayed::<Arc<Array>, PROBE_WORK>(
+        let _ = crate::sys::work::queue().enqueue_delayed::<Arc<Array>, PROBE_WORK>(
             CloneOwner::arc(self),
             msecs_to_jiffies(ms.min(u64::from(u32::MAX)) as u32),
         );
@@ -183,7 +180,7 @@ impl Array {
             }
         }
         // Under `config`: `stop` changes the phase under it before it
-        // flushes the probe, so no probe is queued after that flush.
+        // cancels the probe, so no probe is queued after that.
         let cfg = self.config.lock();
         if again && cfg.phase == Phase::Running {
             self.queue_probe();
@@ -244,7 +241,7 @@ impl Array {
         if ms == 0 {
             return;
         }
-        let _ = workqueue::system_long().enqueue_delayed::<Arc<Array>, WATCH_WORK>(
+        let _ = crate::sys::work::queue().enqueue_delayed::<Arc<Array>, WATCH_WORK>(
             CloneOwner::arc(self),
             msecs_to_jiffies((ms / 4).clamp(1, 1000)),
         );
@@ -303,6 +300,12 @@ impl WorkItem<PROBE_WORK> for Array {
     type Pointer = Arc<Array>;
 
     fn run(this: Arc<Array>) {
+        // A read of a leg that does not answer may hold the probe past the
+        // array's stop: meanwhile the module is in use (unload would wait
+        // for fr1's workqueue, `sys::work`).
+        let module = crate::sys::module::ModuleRef::get();
         this.probe();
+        drop(this);
+        drop(module);
     }
 }

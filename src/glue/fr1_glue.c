@@ -53,3 +53,13 @@ unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev)
 {
 	return bdev_get_queue(bdev)->limits.chunk_sectors;
 }
+
+struct workqueue_struct *fr1_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+bool fr1_bdev_blocking(struct block_device *bdev)
+{
+	return queue_is_mq(bdev_get_queue(bdev)) && (bdev_get_queue(bdev)->tag_set->flags & BLK_MQ_F_BLOCKING);
+}

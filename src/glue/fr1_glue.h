@@ -10,6 +10,7 @@
 
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/blk-mq.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/poll.h>
@@ -17,6 +18,7 @@
 #include <linux/raid/md_p.h>
 #include <linux/raid/md_u.h>
 #include <linux/seq_file.h>
+#include <linux/workqueue.h>
 
 #ifdef __BINDGEN__
 const blk_status_t FR1_BLK_STS_OK = BLK_STS_OK;
@@ -56,5 +58,7 @@ bool fr1_bdev_nowait(struct block_device *bdev);
 unsigned int fr1_bdev_max_sectors(struct block_device *bdev);
 unsigned int fr1_bdev_max_segments(struct block_device *bdev);
 unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev);
+struct workqueue_struct *fr1_alloc_workqueue(const char *name);
+bool fr1_bdev_blocking(struct block_device *bdev);
 
 #endif /* FR1_GLUE_H */

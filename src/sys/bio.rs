@@ -724,6 +724,7 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
             start: Some((master, shared)),
             group: None,
             nowait: false,
+            defer: None,
         }
     }
 
@@ -788,6 +789,100 @@ impl<S> Group<S> {
     }
 }
 
+/// Clones whose submission may block, handed from the data path to a
+/// worker that submits them.
+///
+/// Protocol (deferred submission): a sender (any context that may send a
+/// clone) pushes a fully set-up clone with [`Deferred::push`] (a lock-free
+/// push on a list linked through `bi_next`), then queues the owner's
+/// worker when [`Deferred::is_empty`] says the list is not empty (queueing
+/// a queued or running work item again is allowed: it runs once more). The
+/// worker (process context, one at a time: a work item) takes the whole
+/// list at once and submits it in push order; it may sleep in a
+/// submission (a full tag set, a blocking driver such as NBD sending on
+/// its socket) as long as the device takes: the sender never does. A
+/// clone on the list is counted in its group like a submitted one, so its
+/// owner's drain waits for it; the list is empty when the owner goes.
+///
+/// # Invariants
+///
+/// `head` is null or the most recently pushed of a chain of bios linked by
+/// `bi_next`, each a fully set-up clone owned by the list.
+pub(crate) struct Deferred {
+    head: AtomicPtr<bindings::bio>,
+}
+
+impl Deferred {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Deferred {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Hands `clone` to the worker (any context).
+    fn push(&self, clone: Bio) {
+        let p = clone.into_raw();
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `p` is ours (not yet published); `bi_next` of a bio
+            // fr1 owns is free for its own lists.
+            unsafe { (*p).bi_next = head };
+            match self
+                .head
+                .compare_exchange_weak(head, p, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// No clone waits (a sender that pushed sees its own push).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.load(Ordering::Acquire).is_null()
+    }
+
+    /// Submits every clone on the list, oldest first (the worker, process
+    /// context; may sleep in the block layer).
+    pub(crate) fn submit_all(&self) {
+        let mut p = self.head.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // Reverse the chain: push order.
+        let mut fifo: *mut bindings::bio = core::ptr::null_mut();
+        while !p.is_null() {
+            // SAFETY: By the type invariants every bio of the taken chain is
+            // ours; `bi_next` links them.
+            let next = unsafe { (*p).bi_next };
+            // SAFETY: As above.
+            unsafe { (*p).bi_next = fifo };
+            fifo = p;
+            p = next;
+        }
+        while !fifo.is_null() {
+            // SAFETY: As above; the link is cleared before the block layer,
+            // which uses `bi_next` itself, gets the bio.
+            let next = unsafe { (*fifo).bi_next };
+            // SAFETY: As above.
+            unsafe { (*fifo).bi_next = core::ptr::null_mut() };
+            // SAFETY: `fifo` is a live bio we own.
+            if let Some(bio) = unsafe { Bio::from_raw(fifo) } {
+                bio.submit();
+            }
+            fifo = next;
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        // By the protocol the owner drained its clones first; one left
+        // here is leaked rather than submitted for a dead owner.
+        if !self.head.get_mut().is_null() {
+            pr_warn!("fr1: deferred clones dropped unsubmitted; leaking them\n");
+        }
+    }
+}
+
 /// Sends one master to members: [`FanOut::send`] per member, then
 /// [`FanOut::finish`].
 pub(crate) struct FanOut<'a, O: CloneOwner> {
@@ -798,9 +893,12 @@ pub(crate) struct FanOut<'a, O: CloneOwner> {
     /// Clones go with `REQ_NOWAIT` to members that take it
     /// ([`FanOut::nowait`]).
     nowait: bool,
+    /// Clones that could block their sender go to this worker's list
+    /// ([`FanOut::defer_blocking`]).
+    defer: Option<&'a Deferred>,
 }
 
-impl<O: CloneOwner> FanOut<'_, O> {
+impl<'a, O: CloneOwner> FanOut<'a, O> {
     /// Clones from now on go with `REQ_NOWAIT` to the members whose queues
     /// take the clone whole: one whose queue is full ends it at once with
     /// [`Status::AGAIN`] (in the submitter's context) instead of making the
@@ -808,6 +906,16 @@ impl<O: CloneOwner> FanOut<'_, O> {
     /// writes): a clone that shares the caller's pages must not end early.
     pub(crate) fn nowait(&mut self) {
         self.nowait = true;
+    }
+
+    /// Clones from now on that could make the sender sleep (they would not
+    /// go with `REQ_NOWAIT`, or the member's driver blocks in submission,
+    /// `Member::submit_may_block`) are pushed on `list` instead of
+    /// submitted: the caller queues the list's worker when it is not empty
+    /// (see [`Deferred`]). For copies of the data only, as
+    /// [`FanOut::nowait`].
+    pub(crate) fn defer_blocking(&mut self, list: &'a Deferred) {
+        self.defer = Some(list);
     }
 
     /// The master bio.
@@ -832,12 +940,13 @@ impl<O: CloneOwner> FanOut<'_, O> {
         let (mut clone, pad) = set.clone_for(self.master(), &member);
         // Not for flushes: dm ends every REQ_NOWAIT flush with AGAIN.
         let flush = self.master().opf() & (ffi::FR1_REQ_PREFLUSH | ffi::FR1_REQ_FUA) != 0;
-        if self.nowait
+        let nowait = self.nowait
             && !flush
-            && member.takes_nowait(clone.sector(), clone.sectors(), self.master().segments())
-        {
+            && member.takes_nowait(clone.sector(), clone.sectors(), self.master().segments());
+        if nowait {
             clone.add_flags(ffi::FR1_REQ_NOWAIT);
         }
+        let deferred = self.defer.filter(|_| !nowait || member.submit_may_block());
         let pad = pad.as_ptr();
         let group = match (self.group, self.start.take()) {
             (Some(g), _) => {
@@ -875,7 +984,10 @@ impl<O: CloneOwner> FanOut<'_, O> {
         // The clone holds the reference until its completion.
         member.keep();
         clone.set_end_io(clone_end_io::<O>, core::ptr::null_mut());
-        clone.submit();
+        match deferred {
+            Some(list) => list.push(clone),
+            None => clone.submit(),
+        }
         true
     }
 
@@ -917,6 +1029,7 @@ impl<O: CloneOwner> Drop for FanOut<'_, O> {
             start: self.start.take(),
             group: self.group.take(),
             nowait: false,
+            defer: None,
         };
         if let Err((master, _)) = s.finish() {
             master.end(Status::IOERR);

@@ -22,12 +22,13 @@ const NAME_LEN: usize = 32;
 /// `file` is a block device file opened by `bdev_file_open_by_dev` for
 /// reading and writing with an exclusive holder, and `bdev` is its block
 /// device; both stay valid until `drop` releases the file. If `holder_disk`
-/// is set, the device is linked as a slave of that disk, which outlives the
-/// member (an array drops its members before its disk).
+/// is non-null, the device is linked as a slave of that disk, which is
+/// registered until the link is removed (an array drops its members, or
+/// unlinks those that outlive it, before it deletes its disk).
 pub(crate) struct Member {
     file: NonNull<bindings::file>,
     bdev: NonNull<bindings::block_device>,
-    holder_disk: Option<NonNull<bindings::gendisk>>,
+    holder_disk: AtomicPtr<bindings::gendisk>,
     dev: DevNum,
     sectors: u64,
     name: [u8; NAME_LEN],
@@ -63,7 +64,7 @@ impl Member {
         let mut m = Member {
             file,
             bdev,
-            holder_disk: None,
+            holder_disk: AtomicPtr::new(core::ptr::null_mut()),
             dev,
             // SAFETY: `bdev` is open.
             sectors: unsafe { ffi::fr1_bdev_nr_sectors(bdev.as_ptr()) },
@@ -85,7 +86,7 @@ impl Member {
     /// Links the device under the array's `disk` (`slaves/`, `holders/`).
     /// The disk must outlive the member.
     pub(crate) fn link(&mut self, disk: &super::disk::Disk) -> Result {
-        if self.holder_disk.is_some() {
+        if !self.holder_disk.get_mut().is_null() {
             return Err(EBUSY);
         }
         let d = NonNull::new(disk.as_ptr()).ok_or(ENODEV)?;
@@ -93,8 +94,22 @@ impl Member {
         kernel::error::to_result(unsafe {
             bindings::bd_link_disk_holder(self.bdev.as_ptr(), d.as_ptr())
         })?;
-        self.holder_disk = Some(d);
+        *self.holder_disk.get_mut() = d.as_ptr();
         Ok(())
+    }
+
+    /// Removes the link made by [`Member::link`] (process context), before
+    /// the disk is deleted, from a member that stays open longer: bios
+    /// are still in flight on it. Later calls, and `drop`, do nothing more.
+    pub(crate) fn unlink(&self) {
+        let d = self
+            .holder_disk
+            .swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !d.is_null() {
+            // SAFETY: By the type invariants the link was made to `d`, still
+            // registered; the swap hands it to one caller only.
+            unsafe { bindings::bd_unlink_disk_holder(self.bdev.as_ptr(), d) };
+        }
     }
 
     /// The block device, for bios (for `sys/`).
@@ -132,6 +147,14 @@ impl Member {
         nowait && sectors <= u64::from(max_sectors) && segments <= max_segments && within_chunk
     }
 
+    /// Whether submitting a bio to the device may sleep in its driver
+    /// (`BLK_MQ_F_BLOCKING`: NBD sends on its socket in the submitter's
+    /// context, `REQ_NOWAIT` or not).
+    pub(crate) fn submit_may_block(&self) -> bool {
+        // SAFETY: The device is open while `self` lives.
+        unsafe { ffi::fr1_bdev_blocking(self.bdev()) }
+    }
+
     /// Kernel name, e.g. `vdb`.
     pub(crate) fn name(&self) -> &str {
         let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
@@ -141,11 +164,7 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        if let Some(d) = self.holder_disk {
-            // SAFETY: By the type invariants the link was made to `d`, which
-            // outlives its members.
-            unsafe { bindings::bd_unlink_disk_holder(self.bdev.as_ptr(), d.as_ptr()) };
-        }
+        self.unlink();
         // SAFETY: By the type invariants `file` is open; it is released once.
         unsafe { bindings::bdev_fput(self.file.as_ptr()) };
     }
@@ -236,6 +255,18 @@ impl MemberSlot {
             // SAFETY: `p` came from `KBox::into_raw` just above and was not
             // published.
             Err(_) => Err(unsafe { KBox::from_raw(p) }),
+        }
+    }
+
+    /// Unlinks the member's holder link ([`Member::unlink`]) and leaves it
+    /// in the slot: bios are still on it. Serialised with `take` and
+    /// `install` by the owner, as they are.
+    pub(crate) fn unlink_member(&self) {
+        let p = self.member.load(Ordering::SeqCst);
+        // SAFETY: A non-null `member` is owned by the slot and freed only by
+        // a `take`, which the owner does not run concurrently with this.
+        if let Some(m) = unsafe { p.as_ref() } {
+            m.unlink();
         }
     }
 

@@ -5,11 +5,13 @@
 //! directory; the RAID logic above it is safe Rust.
 
 pub(crate) mod bio;
+pub(crate) mod completion;
 pub(crate) mod disk;
 pub(crate) mod ffi;
 pub(crate) mod ioring;
 pub(crate) mod kthread;
 pub(crate) mod member;
+pub(crate) mod module;
 pub(crate) mod nodes;
 pub(crate) mod param;
 pub(crate) mod procfs;

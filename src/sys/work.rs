@@ -1,13 +1,104 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the 7.3 `kernel::workqueue` lacks: waiting for a work item.
+//! What the 7.3 `kernel::workqueue` lacks: waiting for a work item, and a
+//! workqueue of the module's own.
+//!
+//! Protocol (fr1's workqueue): every work item of fr1 runs on the one
+//! queue [`Fr1Queue`] allocates at load and destroys at unload
+//! (`destroy_workqueue` drains it: it returns only when the last item's
+//! function has returned). So a work item may drop the last reference to
+//! an array, or the module reference a stopped array held while I/O on a
+//! stalled leg outlived it (`array/mod.rs`, "stalled at stop"), and still
+//! run module code afterwards: unload cannot free that code before it
+//! returns. [`queue`] is valid from load to unload; nothing queues on it
+//! after the module's arrays are stopped (their items requeue only while
+//! the array runs, and a stopped array's last I/O queued its reap before
+//! it put its module reference).
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{
     bindings,
-    workqueue::{DelayedWork, Work},
+    prelude::*,
+    workqueue::{DelayedWork, Queue, Work},
 };
+
+use super::ffi;
+
+/// fr1's workqueue while the module is loaded (see the protocol).
+static QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The module's workqueue (unbound, with a rescuer: read repair and the
+/// catch-up run on it under memory pressure).
+///
+/// # Invariants
+///
+/// `wq` came from `alloc_workqueue`; it is published in [`QUEUE`] while
+/// this lives, and destroyed (drained) by `drop` after it is unpublished.
+pub(crate) struct Fr1Queue {
+    wq: NonNull<bindings::workqueue_struct>,
+}
+
+// SAFETY: A workqueue may be used and destroyed from any thread.
+unsafe impl Send for Fr1Queue {}
+// SAFETY: As above.
+unsafe impl Sync for Fr1Queue {}
+
+impl Fr1Queue {
+    /// Allocates the queue and publishes it for [`queue`] (module load,
+    /// once).
+    pub(crate) fn new() -> Result<Fr1Queue> {
+        // SAFETY: The name is a NUL-terminated string that
+        // `alloc_workqueue` copies (its format is "%s").
+        let wq = unsafe { ffi::fr1_alloc_workqueue(c"fr1".as_char_ptr()) };
+        let wq = NonNull::new(wq).ok_or(ENOMEM)?;
+        QUEUE.store(wq.as_ptr(), Ordering::Release);
+        Ok(Fr1Queue { wq })
+    }
+}
+
+impl Drop for Fr1Queue {
+    fn drop(&mut self) {
+        QUEUE.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: By the type invariants `wq` is a live workqueue; it is
+        // destroyed once, after it was unpublished.
+        unsafe { bindings::destroy_workqueue(self.wq.as_ptr()) };
+    }
+}
+
+/// fr1's workqueue (see the protocol). Only called while the module is
+/// loaded and its arrays may queue work (from load to the stop of the last
+/// array at unload).
+pub(crate) fn queue() -> &'static Queue {
+    let wq = QUEUE.load(Ordering::Acquire);
+    if wq.is_null() {
+        // Not reachable by the protocol; the system queue is still a
+        // valid answer for a caller that breaks it.
+        pr_warn!("fr1: work queued outside the module's lifetime\n");
+        return kernel::workqueue::system_long();
+    }
+    // SAFETY: A non-null `QUEUE` is the live workqueue of `Fr1Queue`, which
+    // stays until the module unloads; by the protocol no caller holds the
+    // reference past that.
+    unsafe { Queue::from_raw(wq) }
+}
+
+/// Cancels `work`'s pending timer or queued run without waiting for a run
+/// in progress (`cancel_delayed_work`; any context). True if it was
+/// pending.
+pub(crate) fn cancel_delayed<T: ?Sized, const ID: u64>(work: &DelayedWork<T, ID>) -> bool {
+    // SAFETY: `DelayedWork` is a transparent wrapper of an initialised,
+    // pinned `struct delayed_work`, valid while borrowed.
+    unsafe {
+        bindings::cancel_delayed_work(
+            core::ptr::from_ref(work)
+                .cast_mut()
+                .cast::<bindings::delayed_work>(),
+        )
+    }
+}
 
 /// Waits until `work` is neither queued nor running (`flush_work`; process
 /// context; the caller must hold nothing the work item takes). A work item
