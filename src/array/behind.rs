@@ -509,6 +509,10 @@ impl Array {
     /// Queues the catch-up of the behind leg in `slot`, which has drained
     /// (any context), after its back-off.
     fn queue_catch_up(&self, slot: u32) {
+        // A stopped array queues nothing (`array/linger.rs`).
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let episodes = self.slot[slot as usize]
             .behind
             .episodes

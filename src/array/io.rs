@@ -196,7 +196,7 @@ unsafe impl CloneOwner for Array {
             let sectors = done.master().sectors();
             done.end(Status::OK);
             this.behind_end(flight, sectors, legs, start, resync);
-            this.end_master();
+            this.end_behind_master();
             return;
         }
         // Members without the operation: the array stops advertising it
@@ -236,6 +236,7 @@ unsafe impl CloneOwner for Array {
 impl Array {
     /// Entry point of every bio sent to the array.
     pub(crate) fn submit_bio(&self, bio: Bio) {
+        self.user_masters.fetch_add(1, Ordering::SeqCst);
         self.inflight.fetch_add(1, Ordering::SeqCst);
         if !self.running.load(Ordering::SeqCst) {
             bio.end(Status::IOERR);
@@ -272,9 +273,28 @@ impl Array {
 
     /// A master bio has completed (or was refused).
     fn end_master(&self) {
+        self.user_masters.fetch_sub(1, Ordering::SeqCst);
+        self.end_any_master();
+    }
+
+    /// A behind copy's group has ended.
+    fn end_behind_master(&self) {
+        self.end_any_master();
+    }
+
+    /// The last access to the array of a master's completion: once
+    /// `inflight` is zero a stopping array may be freed (`stop` returns
+    /// through `drained`), so a lingering one is held by its own reference
+    /// across the wake-up (`array/linger.rs`).
+    fn end_any_master(&self) {
         if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let me = self.lingered_out();
             self.drained.complete_all();
-            self.lingered_out();
+            if let Some(me) = me {
+                // Queued once only: `reap_self` is taken once.
+                let _ = crate::sys::work::queue()
+                    .enqueue::<Arc<Array>, { super::linger::REAP_WORK }>(me);
+            }
         }
     }
 
@@ -406,7 +426,7 @@ impl Array {
         if let Err((copy, st)) = out.finish() {
             copy.end(Status::OK);
             self.behind_end(flight, sectors, legs, st.start_ns, resync);
-            self.end_master();
+            self.end_behind_master();
         }
         if !self.behind.deferred.is_empty() {
             let _ = crate::sys::work::queue()

@@ -7,7 +7,9 @@
 //!
 //! - `stop` (process context, under `config`, the disk still registered)
 //!   drains the array's I/O ([`Array::drain_for_stop`]). It waits as long
-//!   as any master bio other than a behind write is in flight, and as long
+//!   as any master bio other than a behind copy is in flight
+//!   (`user_masters`: counted from `submit_bio` to the master's end; a
+//!   behind copy's group is started only by a write still counted there), and as long
 //!   as a leg with behind writes in flight still answers: none of them is
 //!   older than `md/fr1_stall_ms`, the array's bound for a leg to answer.
 //!   A leg whose oldest behind write is older (or that failed already)
@@ -20,13 +22,20 @@
 //!   reference (`rmmod` answers "in use" meanwhile), a reference of the
 //!   array to itself (`reap_self`) and `lingering` (SeqCst); then it looks
 //!   at `inflight` again. The last master completion (interrupt context,
-//!   `Array::end_master`) decrements `inflight` (SeqCst), then reads
-//!   `lingering`. So at least one of the two sees the other; whichever
+//!   `Array::end_any_master`) decrements `inflight` (SeqCst), then reads
+//!   `lingering`, and takes `reap_self` *before* it completes `drained`:
+//!   `stop` returns only through `drained`, after which an array that does
+//!   not linger may be freed at once. So at least one of the two sees the other; whichever
 //!   takes `reap_self` out first (a spinlock of its own) reaps: `stop` at once,
 //!   the completion by queueing the reap work ([`REAP_WORK`], fr1's
 //!   workqueue, process context). `stop` goes on to delete the disk either
 //!   way; the reap work never touches the disk or a holder link.
-//! - The reap takes the members out of their slots (their last clone
+//! - Late completions queue no work: the catch-up, the probe and the
+//!   watch are not queued once `stopped` is set (before the drain), and
+//!   `stop` flushes (or cancels) what was queued before. So no timer of
+//!   the array is armed when the reap lets the module go (the queue's
+//!   destruction at unload would not wait for one). The reap takes the
+//!   members out of their slots (their last clone
 //!   completions released their references right after they ended their
 //!   groups), releases them, drops the array's reference to itself (the
 //!   array may be freed here), and puts the module reference last: module
@@ -69,18 +78,18 @@ impl Array {
             self.drained.wait();
             return false;
         }
-        let mut wait_ms = 0u32;
+        let mut wait_ms = 1u32;
         loop {
-            if wait_ms > 0 && self.drained.wait_ms(wait_ms) {
+            // Only through `drained`: the last completion's wake-up is its
+            // last access to the array.
+            if self.drained.wait_ms(wait_ms.max(1)) {
                 return false;
             }
-            if self.inflight.load(Ordering::SeqCst) == 0 {
-                return false;
-            }
-            // Only behind groups left, and every leg that still has some
-            // is stalled or failed: linger.
-            let only_behind = self.inflight.load(Ordering::SeqCst)
-                <= self.behind.writes.load(Ordering::SeqCst) as usize;
+            // No master but behind copies is left (a user write in flight
+            // may still start some: it counts in `user_masters` until it
+            // ended), and every leg that still has some is stalled or
+            // failed: linger.
+            let only_behind = self.user_masters.load(Ordering::SeqCst) == 0;
             let mut next_ms = DRAIN_LOOK_MS;
             let mut answering = false;
             for slot in 0..MAX_MIRRORS {
@@ -132,6 +141,9 @@ impl Array {
         if self.inflight.load(Ordering::SeqCst) == 0 {
             let me = self.reap_self.lock().take();
             if me.is_some() {
+                // The last completion may still be on its way to
+                // `drained`: it ends there.
+                self.drained.wait();
                 self.reap_members();
                 let module = self.reap_module.lock().take();
                 drop(me);
@@ -140,16 +152,13 @@ impl Array {
         }
     }
 
-    /// The last master completion of a lingering array (any context).
-    pub(super) fn lingered_out(&self) {
+    /// The last master completion (any context): the array's reference to
+    /// itself if it lingers and the reap is the completion's to queue.
+    pub(super) fn lingered_out(&self) -> Option<Arc<Array>> {
         if !self.lingering.load(Ordering::SeqCst) {
-            return;
+            return None;
         }
-        let me = self.reap_self.lock().take();
-        if let Some(me) = me {
-            // Queued once only: `reap_self` is taken once.
-            let _ = crate::sys::work::queue().enqueue::<Arc<Array>, REAP_WORK>(me);
-        }
+        self.reap_self.lock().take()
     }
 
     /// Releases the members left in the slots (process context).

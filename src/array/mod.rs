@@ -101,6 +101,8 @@ pub(crate) struct Array {
     resync_pending: AtomicBool,
     /// Master bios in flight, plus one while the array is alive.
     inflight: AtomicUsize,
+    /// Of those, the upper bios (not behind copies; `array/linger.rs`).
+    user_masters: AtomicUsize,
     #[pin]
     drained: crate::sys::completion::Completion,
     /// `stop` left behind writes on a stalled leg: the last master
@@ -221,6 +223,7 @@ impl Array {
                 stopped: AtomicBool::new(false),
                 resync_pending: AtomicBool::new(false),
                 inflight: AtomicUsize::new(1),
+                user_masters: AtomicUsize::new(0),
                 drained <- crate::sys::completion::Completion::new(),
                 lingering: AtomicBool::new(false),
                 reap_self <- new_spinlock_irq!(None),
@@ -746,7 +749,9 @@ impl Array {
             crate::sys::work::flush_delayed(&self.probe_work);
             crate::sys::work::flush(&self.submit_work);
         } else {
-            crate::sys::work::cancel_delayed(&self.probe_work);
+            let _ = crate::sys::work::cancel_delayed_arc::<Array, { probe::PROBE_WORK }>(
+                &crate::sys::bio::CloneOwner::arc(self),
+            );
         }
     }
 

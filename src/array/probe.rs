@@ -98,6 +98,10 @@ impl Array {
     /// Queues a probe of the failed legs after `md/fr1_probe_ms` (any
     /// context); nothing if probing is off or one is queued already.
     pub(super) fn queue_probe(&self) {
+        // A stopped array queues nothing (`array/linger.rs`).
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let ms = self.probe_ms.load(Ordering::Relaxed);
         if ms == 0 {
             return;
@@ -237,6 +241,10 @@ impl Array {
     /// Queues the stall watch (any context); nothing if it is off or
     /// queued already.
     pub(super) fn queue_watch(&self) {
+        // A stopped array queues nothing (`array/linger.rs`).
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let ms = self.stall_ms.load(Ordering::Relaxed);
         if ms == 0 {
             return;

@@ -22,7 +22,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{
     bindings,
     prelude::*,
-    workqueue::{DelayedWork, Queue, Work},
+    sync::Arc,
+    workqueue::{DelayedWork, HasDelayedWork, Queue, Work, WorkItem},
 };
 
 use super::ffi;
@@ -85,19 +86,27 @@ pub(crate) fn queue() -> &'static Queue {
     unsafe { Queue::from_raw(wq) }
 }
 
-/// Cancels `work`'s pending timer or queued run without waiting for a run
-/// in progress (`cancel_delayed_work`; any context). True if it was
-/// pending.
-pub(crate) fn cancel_delayed<T: ?Sized, const ID: u64>(work: &DelayedWork<T, ID>) -> bool {
-    // SAFETY: `DelayedWork` is a transparent wrapper of an initialised,
-    // pinned `struct delayed_work`, valid while borrowed.
-    unsafe {
-        bindings::cancel_delayed_work(
-            core::ptr::from_ref(work)
-                .cast_mut()
-                .cast::<bindings::delayed_work>(),
-        )
+/// Cancels `this`'s delayed work item `ID` if its timer or run is pending,
+/// without waiting for a run in progress (`cancel_delayed_work`; any
+/// context), and drops the reference to `this` the pending run held. True
+/// if it was pending.
+pub(crate) fn cancel_delayed_arc<T, const ID: u64>(this: &Arc<T>) -> bool
+where
+    T: HasDelayedWork<T, ID> + WorkItem<ID, Pointer = Arc<T>> + Send + Sync,
+{
+    let ptr = Arc::as_ptr(this).cast_mut();
+    // SAFETY: `ptr` points to the live `T` of `this`.
+    let work = unsafe { T::raw_get_work(ptr) };
+    // SAFETY: By `HasDelayedWork` the field is the `work` of an
+    // initialised, pinned `struct delayed_work`, its first member.
+    let cancelled = unsafe { bindings::cancel_delayed_work(work.cast::<bindings::delayed_work>()) };
+    if cancelled {
+        // SAFETY: Queueing an `Arc<T>` work item leaks one reference
+        // (`Arc::into_raw`), which its run takes back; the run was
+        // cancelled, so that reference is ours to drop, once.
+        drop(unsafe { Arc::from_raw(ptr) });
     }
+    cancelled
 }
 
 /// Waits until `work` is neither queued nor running (`flush_work`; process

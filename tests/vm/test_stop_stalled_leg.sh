@@ -27,11 +27,14 @@ M=/sys/block/md0/md
 B=$M/bitmap
 STALL_MS=3000
 
-serve() { /usr/bin/nbd-server -d -C /nonexistent 127.0.0.1@10809 "$1" >/tmp/nbd-server.log 2>&1 & SRV=$!; }
+# -d serves one connection: attach() starts it again if it ended (a
+# connection the kernel refused while nbd0 was still busy ends it).
+serve() { SRV_DEV=$1; /usr/bin/nbd-server -d -C /nonexistent 127.0.0.1@10809 "$1" >/tmp/nbd-server.log 2>&1 & SRV=$!; }
 attach() {
 	local i=0
 	while [ $i -lt 50 ]; do
 		/usr/sbin/nbd-client 127.0.0.1 10809 /dev/nbd0 >/tmp/nbd-client.log 2>&1 && return 0
+		kill -0 $SRV 2>/dev/null || serve "$SRV_DEV"
 		i=$((i + 1))
 		usleep 200000
 	done
