@@ -17,6 +17,8 @@ scripts/setup.sh
 kb=$(scripts/build-kernel.sh bench)
 mkdir -p out/bench
 make -s KDIR="$kb" modules
+# The guest's fr1ctl (mkinitramfs.sh copies it in).
+cargo build --release -p fr1ctl
 cp fr1.ko out/bench/fr1.ko
 # The tree's fr1.ko is for the test kernel again at the next `make`.
 rm -f fr1.ko src/fr1_main.o

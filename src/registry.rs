@@ -47,11 +47,13 @@ static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
 
 /// What the module holds: the registry and the kernel objects that call into
 /// it. Field order is drop order: the proc file and the major go first, then
-/// the workqueue (its destruction waits for the arrays' last work items,
-/// `sys::work`), then the registry.
+/// the workqueues (their destruction waits for the arrays' last work items,
+/// `sys::work`; the leg queue's items may queue on the other, not the other
+/// way round), then the registry.
 pub(crate) struct Loaded {
     _proc: ProcFile,
     _major: BlkMajor,
+    _leg_queue: Fr1Queue,
     _queue: Fr1Queue,
     registry: Pin<KBox<Registry>>,
 }
@@ -61,6 +63,7 @@ impl Loaded {
     pub(crate) fn new(md_compat: bool) -> Result<Loaded> {
         // Before any array can exist: they queue their work on it.
         let queue = Fr1Queue::new()?;
+        let leg_queue = Fr1Queue::new_leg()?;
         let md = md_compat.then(|| BlkMajor::register::<ArrayProbe>(MD_MAJOR, c"md"));
         let (identity, major) = match md {
             Some(Ok(m)) => (Identity::Md, m),
@@ -104,6 +107,7 @@ impl Loaded {
         Ok(Loaded {
             _proc: proc,
             _major: major,
+            _leg_queue: leg_queue,
             _queue: queue,
             registry,
         })

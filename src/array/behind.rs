@@ -16,14 +16,20 @@
 //!   module's counters, but neither the freeze count nor the interlock
 //!   bucket: the upper bio ends, and drops those, when its own group does
 //!   (the fast legs have it); the copy's group ends later, in its
-//!   completion (interrupt context).
+//!   completion (interrupt context). Each leg's share of it (its count
+//!   and age, `SlotBehind`, and its leg in the flight) ends with that
+//!   leg's own clone (`Array::behind_leg_end`, in `clone_done`; at once
+//!   for a leg the copy did not reach), the entry and the array's counts
+//!   with the last clone (`Array::behind_group_end`): one copy serves
+//!   every write-mostly leg, and a leg that stalls holds up no other.
 //! - The writer sends a behind write itself only if it cannot block: with
 //!   `REQ_NOWAIT` (a full queue ends it at once with AGAIN: the leg goes
 //!   behind). A leg that does not take `REQ_NOWAIT` (NBD, whose driver
 //!   sends on its socket in the submitter's context) gets it through the
-//!   submit work instead (`sys::bio::Deferred`, a work item on fr1's
-//!   queue, process context): the writer pushes the clone and queues the
-//!   work, which may sleep in the submission for as long as the leg does.
+//!   leg's submit work instead (`sys::bio::Submitter`, a work item on
+//!   fr1's leg queue, process context, one per slot): the writer pushes the
+//!   clone and queues the work, which may sleep in the submission for as
+//!   long as the leg does (another leg's submit work runs meanwhile).
 //!   Its queued writes are in flight for everyone else (counted, aged by
 //!   the stall watch from their start, in `flights`).
 //! - So nothing that waits for writes (a freezer, a resync barrier) waits
@@ -92,7 +98,7 @@ use kernel::{prelude::*, sync::Arc, time::msecs_to_jiffies, workqueue::WorkItem}
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::behind::{self, Facts, Flights, Route, Why};
-use crate::sys::bio::{CloneOwner, Deferred, PageBuf, Status};
+use crate::sys::bio::{CloneOwner, PageBuf, Status, Submitter};
 use crate::sys::member::Member;
 use crate::sys::time::monotonic_ns;
 
@@ -114,14 +120,19 @@ pub(crate) struct Behind {
     readers: AtomicU32,
     /// Behind writes to legs whose submission may block (no `REQ_NOWAIT`:
     /// NBD sends on its socket in the submitter's context, a full tag set
-    /// sleeps): the submit work sends them, never the writer (see the
-    /// protocol).
-    pub(super) deferred: Deferred,
+    /// sleeps): each leg's submit work sends them, never the writer (see
+    /// the protocol). One per slot.
+    pub(super) submitters: KVec<Arc<Submitter>>,
 }
 
-impl Default for Behind {
-    fn default() -> Self {
-        Behind {
+impl Behind {
+    /// Write-behind off, with a submitter per slot.
+    pub(super) fn new() -> Result<Self> {
+        let mut submitters = KVec::with_capacity(MAX_MIRRORS as usize, GFP_KERNEL)?;
+        for _ in 0..MAX_MIRRORS {
+            submitters.push(Submitter::new()?, GFP_KERNEL)?;
+        }
+        Ok(Behind {
             backlog: AtomicU32::new(0),
             max_ms: AtomicU32::new(behind::DEFAULT_BEHIND_MAX_MS),
             writes: AtomicU32::new(0),
@@ -129,8 +140,8 @@ impl Default for Behind {
             max_used: AtomicU32::new(0),
             flights: Flights::default(),
             readers: AtomicU32::new(0),
-            deferred: Deferred::new(),
-        }
+            submitters,
+        })
     }
 }
 
@@ -206,9 +217,6 @@ impl SlotBehind {
 
 /// The work item ID of the catch-up.
 pub(crate) const CATCH_UP_WORK: u64 = 2;
-
-/// The work item ID of the submission of deferred behind writes.
-pub(crate) const SUBMIT_WORK: u64 = 6;
 
 impl Array {
     /// Writes go to the member in `slot`: it works and is not behind.
@@ -342,35 +350,51 @@ impl Array {
         Some(flight as u32)
     }
 
-    /// The behind write of `flight` (`sectors`, started at `start_ns`) on
-    /// `legs` ended (any context); `resync`: it was a resync copy.
-    pub(super) fn behind_end(
+    /// The behind write of `flight` is done on the leg in `slot` (any
+    /// context): its clone there completed (after a failure was recorded
+    /// in the leg's bitmap) or was never sent. Each leg's share ends by
+    /// itself, so a leg that stalls holds up nothing of another's: not its
+    /// count, its age, its catch-up, nor reads of the blocks there.
+    pub(super) fn behind_leg_end(
         &self,
         flight: u32,
+        slot: u32,
         sectors: u64,
-        legs: u32,
         start_ns: u64,
         resync: bool,
     ) {
-        self.behind.flights.release(flight as usize);
-        for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
-            let b = &self.slot[slot as usize].behind;
-            b.oldest_ns.fetch_max(start_ns, Ordering::AcqRel);
-            if resync {
-                b.copy_sectors.fetch_sub(sectors, Ordering::Relaxed);
-                // SeqCst against `wait_resync_copies`' count of readers.
-                b.copies.fetch_sub(1, Ordering::SeqCst);
-            }
-            // SeqCst against `go_behind`'s store of BEHIND and load of the
-            // count: one of the two queues the catch-up.
-            if b.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && b.is_behind() {
-                self.queue_catch_up(slot);
-            }
+        let Some(s) = self.slot.get(slot as usize) else {
+            return;
+        };
+        let b = &s.behind;
+        self.behind.flights.leg_done(flight as usize, 1 << slot);
+        b.oldest_ns.fetch_max(start_ns, Ordering::AcqRel);
+        if resync {
+            b.copy_sectors.fetch_sub(sectors, Ordering::Relaxed);
+            // SeqCst against `wait_resync_copies`' count of readers.
+            b.copies.fetch_sub(1, Ordering::SeqCst);
         }
+        // SeqCst against `go_behind`'s store of BEHIND and load of the
+        // count: one of the two queues the catch-up.
+        if b.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && b.is_behind() {
+            self.queue_catch_up(slot);
+        }
+        self.wake_behind_readers();
+    }
+
+    /// The last clone of the behind write of `flight` (`sectors`) ended
+    /// (any context), after every leg's share did: its entry and counts go.
+    pub(super) fn behind_group_end(&self, flight: u32, sectors: u64) {
+        self.behind.flights.release(flight as usize);
         self.behind
             .bytes
             .fetch_sub(sectors * 512, Ordering::Relaxed);
         self.behind.writes.fetch_sub(1, Ordering::AcqRel);
+        self.wake_behind_readers();
+    }
+
+    /// Wakes those waiting for behind writes to land (`readers`).
+    fn wake_behind_readers(&self) {
         if self.behind.readers.load(Ordering::SeqCst) != 0 {
             let _g = self.interlock_lock.lock();
             self.interlock_cv.notify_all();
@@ -607,13 +631,5 @@ impl WorkItem<CATCH_UP_WORK> for Array {
 
     fn run(this: Arc<Array>) {
         this.catch_up();
-    }
-}
-
-impl WorkItem<SUBMIT_WORK> for Array {
-    type Pointer = Arc<Array>;
-
-    fn run(this: Arc<Array>) {
-        this.behind.deferred.submit_all();
     }
 }

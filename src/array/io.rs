@@ -174,6 +174,13 @@ unsafe impl CloneOwner for Array {
                 Err(FailError::LastInSync) => {}
             }
         }
+        if st.behind != 0 {
+            // This leg's share of the behind write ends with its own clone,
+            // after a failure was recorded above, not with the group: a leg
+            // that stalls holds up no other (`Array::behind_leg_end`). The
+            // group lives until this returns, so its flight entry does.
+            this.behind_leg_end(st.flight, slot, master.sectors(), st.start_ns, st.resync);
+        }
     }
 
     fn group_done(this: ArcBorrow<'_, Array>, done: Finished<IoState>) {
@@ -191,11 +198,14 @@ unsafe impl CloneOwner for Array {
             return;
         }
         if st.behind != 0 {
-            // The copy's group: the upper bio ended long ago.
-            let (flight, legs, start, resync) = (st.flight, st.behind, st.start_ns, st.resync);
+            // The copy's group, after the upper bio's clones were sent (it
+            // has usually ended): each leg's share ended with its clone
+            // there (`clone_done`), or in `send_behind` for a leg it did not
+            // reach.
+            let flight = st.flight;
             let sectors = done.master().sectors();
             done.end(Status::OK);
-            this.behind_end(flight, sectors, legs, start, resync);
+            this.behind_group_end(flight, sectors);
             this.end_behind_master();
             return;
         }
@@ -406,16 +416,18 @@ impl Array {
         // A master count of its own: `stop` drains it.
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();
-        let mut out = self.fan_out(copy, IoState::behind(flight, legs, resync));
+        let state = IoState::behind(flight, legs, resync);
+        let start_ns = state.start_ns;
+        let mut out = self.fan_out(copy, state);
         if !resync {
             // A slow leg's full queue never makes the writer wait
             // (`clone_done`: the leg goes behind instead), nor does a leg
-            // whose submission blocks (the submit work sends to it).
+            // whose submission blocks (its submit work sends to it).
             // Resync copies wait: the sync thread may, and a copy that
             // ended AGAIN would end the catch-up that was to bring the leg
             // back.
             out.nowait();
-            out.defer_blocking(&self.behind.deferred);
+            out.defer_blocking(&self.behind.submitters);
         }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
@@ -423,14 +435,15 @@ impl Array {
                 missed |= 1 << slot;
             }
         }
-        if let Err((copy, st)) = out.finish() {
-            copy.end(Status::OK);
-            self.behind_end(flight, sectors, legs, st.start_ns, resync);
-            self.end_behind_master();
+        // The shares of the legs not reached end now, while the fan-out's
+        // own count keeps the group, and so the flight entry, alive.
+        for slot in (0..MAX_MIRRORS).filter(|s| missed & (1 << s) != 0) {
+            self.behind_leg_end(flight, slot, sectors, start_ns, resync);
         }
-        if !self.behind.deferred.is_empty() {
-            let _ = crate::sys::work::queue()
-                .enqueue::<Arc<Array>, { super::behind::SUBMIT_WORK }>(CloneOwner::arc(self));
+        if let Err((copy, _)) = out.finish() {
+            copy.end(Status::OK);
+            self.behind_group_end(flight, sectors);
+            self.end_behind_master();
         }
         missed
     }

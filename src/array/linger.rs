@@ -32,14 +32,25 @@
 //!   way; the reap work never touches the disk or a holder link.
 //! - Late completions queue no work: the catch-up, the probe and the
 //!   watch are not queued once `stopped` is set (before the drain), and
-//!   `stop` flushes (or cancels) what was queued before. So no timer of
-//!   the array is armed when the reap lets the module go (the queue's
-//!   destruction at unload would not wait for one). The reap takes the
+//!   `stop` flushes (or cancels) what was queued before. A completion
+//!   that read `stopped` just before it was set may still arm a timer
+//!   after that flush; but every completion queues its work before it
+//!   drops its master count (`clone_done`, with `behind_leg_end`, before
+//!   `group_done`; `behind_group_end` before `end_behind_master`), so all
+//!   of them are queued
+//!   when the last one queues the reap, and the reap cancels their
+//!   timers (`cancel_delayed_work`, which also takes an item off the
+//!   queue if its timer fired; not waiting: a flush from fr1's own queue
+//!   could hang on a probe stuck in a read) before it lets the module go.
+//!   So no timer of the array is armed then (the queue's destruction at
+//!   unload waits for queued and running items, not for a timer); an item
+//!   already running finds the array stopped, never requeues itself (they
+//!   do only while it runs) and is drained by unload. The reap takes the
 //!   members out of their slots (their last clone
 //!   completions released their references right after they ended their
 //!   groups), releases them, drops the array's reference to itself (the
 //!   array may be freed here), and puts the module reference last: module
-//!   unload waits for fr1's workqueue, so the reap's own code is never
+//!   unload waits for fr1's workqueues, so the reap's own code is never
 //!   freed under it (`sys::work`).
 //! - Meanwhile the late completions do what any behind write's completion
 //!   does (flights, counters, a failed write recorded in the bitmap); the
@@ -161,6 +172,16 @@ impl Array {
         self.reap_self.lock().take()
     }
 
+    /// Cancels the array's delayed work items whose timers late
+    /// completions may have armed after `stop`'s flush (see the protocol;
+    /// any context, waits for nothing).
+    fn cancel_timers(self: &Arc<Self>) {
+        use crate::sys::work::cancel_delayed_arc;
+        let _ = cancel_delayed_arc::<Array, { super::behind::CATCH_UP_WORK }>(self);
+        let _ = cancel_delayed_arc::<Array, { super::probe::PROBE_WORK }>(self);
+        let _ = cancel_delayed_arc::<Array, { super::probe::WATCH_WORK }>(self);
+    }
+
     /// Releases the members left in the slots (process context).
     fn reap_members(&self) {
         for slot in 0..MAX_MIRRORS {
@@ -181,6 +202,7 @@ impl WorkItem<REAP_WORK> for Array {
 
     fn run(this: Arc<Array>) {
         this.reap_members();
+        this.cancel_timers();
         let module = this.reap_module.lock().take();
         // The array may be freed here; the module reference goes last.
         drop(this);

@@ -116,8 +116,6 @@ pub(crate) struct Array {
     reap_module: Mutex<Option<crate::sys::module::ModuleRef>>,
     #[pin]
     reap_work: Work<Array, { linger::REAP_WORK }>,
-    #[pin]
-    submit_work: Work<Array, { behind::SUBMIT_WORK }>,
     openers: AtomicU32,
     /// Reads that failed and wait for the worker. (Before the bio sets:
     /// fields drop in order, and a bio set goes last.)
@@ -192,7 +190,6 @@ kernel::impl_has_work! {
     impl HasWork<Self, { io::RETRY_WORK }> for Array { self.retry_work }
     impl HasWork<Self, { io::ZERO_FILL_WORK }> for Array { self.zero_fill_work }
     impl HasWork<Self, { linger::REAP_WORK }> for Array { self.reap_work }
-    impl HasWork<Self, { behind::SUBMIT_WORK }> for Array { self.submit_work }
 }
 
 impl Array {
@@ -202,6 +199,7 @@ impl Array {
         let prefix = if identity == Identity::Md { "md" } else { "fr" };
         let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut name[..NAME_LEN - 1]);
         write!(w, "{prefix}{minor}").map_err(|_| EINVAL)?;
+        let behind = behind::Behind::new()?;
         let array = Arc::pin_init(
             try_pin_init!(Array {
                 minor,
@@ -229,12 +227,11 @@ impl Array {
                 reap_self <- new_spinlock_irq!(None),
                 reap_module <- new_mutex!(None),
                 reap_work <- new_work!("fr1::reap_work"),
-                submit_work <- new_work!("fr1::submit_work"),
                 openers: AtomicU32::new(0),
                 bioset <- BioSet::new(),
                 splits <- BioSet::new(),
                 behind_set <- BioSet::new(),
-                behind: behind::Behind::default(),
+                behind,
                 catch_up_work <- new_delayed_work!("fr1::catch_up_work"),
                 probe_ms: AtomicU32::new(probe::DEFAULT_PROBE_MS),
                 probe_work <- new_delayed_work!("fr1::probe_work"),
@@ -742,12 +739,15 @@ impl Array {
         crate::sys::work::flush_delayed(&self.catch_up_work);
         // The watch may queue the probe (a leg it fails): first.
         crate::sys::work::flush_delayed(&self.watch_work);
-        // The submit work may sleep in a submission to a stalled leg as
-        // long as the probe: `stop` leaves it to end (it holds the array;
-        // after the drain its list is empty).
+        // A leg's submit work may sleep in a submission to a stalled leg as
+        // long as the probe: `stop` leaves it to end (it holds only its
+        // submitter; its clones count in the drain, or in a lingering
+        // array's I/O).
         if unload {
             crate::sys::work::flush_delayed(&self.probe_work);
-            crate::sys::work::flush(&self.submit_work);
+            for s in self.behind.submitters.iter() {
+                s.flush();
+            }
         } else {
             let _ = crate::sys::work::cancel_delayed_arc::<Array, { probe::PROBE_WORK }>(
                 &crate::sys::bio::CloneOwner::arc(self),

@@ -8,7 +8,7 @@
 //! Protocol (probes):
 //!
 //! - `Array::fail_slot` (any context, completions included) marks the slot
-//!   `probing` and queues the probe work, a delayed work on `system_long`,
+//!   `probing` and queues the probe work, a delayed work on fr1's leg queue,
 //!   `md/fr1_probe_ms` later (0: never; md's manual behaviour). A leg failed
 //!   by request (`mdadm --fail`, `dev-*/state` faulty) is not probed: the
 //!   admin wants it out. Installing a member in the slot (any add or
@@ -36,10 +36,12 @@
 //! - A leg that never answers holds the probe in its read until its
 //!   engine's own timeout (nbd-client `-t`, NVMe's I/O timeout; with NBD's
 //!   default of 0, until the server answers or the client is
-//!   disconnected): the probe runs on fr1's own workqueue, holds a module
+//!   disconnected): the probe runs on fr1's leg queue, holds a module
 //!   reference while it runs (`rmmod` answers "in use"; unload waits for
-//!   the queue, `sys::work`) and the array (an `Arc`), so `stop` only
-//!   cancels a queued probe and never waits for a running one. The probe
+//!   the queue, `sys::work`; a run that starts after an unload found the
+//!   module unused takes none and returns at once, `try_module_get`, so
+//!   unload never waits for a read) and the array (an `Arc`), so `stop`
+//!   only cancels a queued probe and never waits for a running one. The probe
 //!   returns at once when the array is not running, and requeues itself
 //!   only under `config` while it is: `stop` sets the phase under `config`
 //!   before it cancels the probe, so nothing is queued after it.
@@ -51,7 +53,7 @@
 //!
 //! - A leg whose behind writes stop landing cannot slow the array (it goes
 //!   behind, `array/behind.rs`), but it must not stay half-alive forever
-//!   either: the stall watch, a delayed work on `system_long` queued when a
+//!   either: the stall watch, a delayed work on fr1's queue, queued when a
 //!   leg's first behind write starts on an idle leg (`behind_start`, any
 //!   context), looks every quarter of `md/fr1_stall_ms` (at most every
 //!   second) at each leg's oldest behind write (`SlotBehind::oldest_ns`).
@@ -116,7 +118,7 @@ impl Array {
             .max()
             .unwrap_or(0);
         let ms = u64::from(ms) << readds.min(6);
-        let _ = crate::sys::work::queue().enqueue_delayed::<Arc<Array>, PROBE_WORK>(
+        let _ = crate::sys::work::leg_queue().enqueue_delayed::<Arc<Array>, PROBE_WORK>(
             CloneOwner::arc(self),
             msecs_to_jiffies(ms.min(u64::from(u32::MAX)) as u32),
         );
@@ -310,8 +312,12 @@ impl WorkItem<PROBE_WORK> for Array {
     fn run(this: Arc<Array>) {
         // A read of a leg that does not answer may hold the probe past the
         // array's stop: meanwhile the module is in use (unload would wait
-        // for fr1's workqueue, `sys::work`).
-        let module = crate::sys::module::ModuleRef::get();
+        // for fr1's workqueues, `sys::work`). Taken only while no unload has
+        // begun: one that found the module unused before this run started
+        // stops the array next, and must not wait for a stuck read.
+        let Some(module) = crate::sys::module::ModuleRef::try_get() else {
+            return;
+        };
         this.probe();
         drop(this);
         drop(module);

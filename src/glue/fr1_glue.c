@@ -54,9 +54,9 @@ unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev)
 	return bdev_get_queue(bdev)->limits.chunk_sectors;
 }
 
-struct workqueue_struct *fr1_alloc_workqueue(const char *name)
+struct workqueue_struct *fr1_alloc_workqueue(const char *name, bool reclaim)
 {
-	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+	return alloc_workqueue("%s", WQ_UNBOUND | (reclaim ? WQ_MEM_RECLAIM : 0), 0, name);
 }
 
 bool fr1_bdev_blocking(struct block_device *bdev)

@@ -58,7 +58,7 @@ bool fr1_bdev_nowait(struct block_device *bdev);
 unsigned int fr1_bdev_max_sectors(struct block_device *bdev);
 unsigned int fr1_bdev_max_segments(struct block_device *bdev);
 unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev);
-struct workqueue_struct *fr1_alloc_workqueue(const char *name);
+struct workqueue_struct *fr1_alloc_workqueue(const char *name, bool reclaim);
 bool fr1_bdev_blocking(struct block_device *bdev);
 
 #endif /* FR1_GLUE_H */

@@ -105,7 +105,7 @@ pub(crate) fn route(f: Facts) -> Route {
     if f.backlog == 0 || !f.fast_in_sync || !f.data {
         return Route::Mirror;
     }
-    if f.in_flight >= f.backlog {
+    if f.in_flight >= f.backlog.min(LEG_FLIGHTS_MAX) {
         return Route::GoBehind(Why::BacklogFull);
     }
     if f.max_ms > 0 && f.oldest_ms > u64::from(f.max_ms) {
@@ -177,6 +177,11 @@ pub(crate) const CATCH_UP_DELAY_MAX_MS: u32 = 1000;
 
 /// Behind writes fr1 tracks at once: a larger `backlog` acts as this one.
 pub(crate) const FLIGHTS: usize = 1024;
+
+/// Behind writes one leg may have in flight whatever the `backlog`: half
+/// the table, so that a leg that stalls with its writes in flight (they
+/// keep their entries until its clones end) leaves room for the others.
+pub(crate) const LEG_FLIGHTS_MAX: u32 = FLIGHTS as u32 / 2;
 const WORDS: usize = FLIGHTS / 64;
 
 /// The behind writes in flight: their sector ranges and legs, so that a
@@ -187,6 +192,7 @@ const WORDS: usize = FLIGHTS / 64;
 /// Protocol (any context, lock-free): a behind write *claims* an entry
 /// (compare-and-swap on `reserved`), stores its range and legs, *then*
 /// publishes it (`live`, release) before the upper write completes; it
+/// clears each leg from it as its clone there completes (`leg_done`), and
 /// *releases* it (clears `live`, then `reserved`) when its last clone
 /// completed. A scan (`legs_overlapping`) reads `live` (acquire), then the
 /// ranges. So a write or read issued after an upper write completed sees
@@ -242,6 +248,14 @@ impl Flights {
         None
     }
 
+    /// The write of entry `i` landed on the legs `legs` (or never goes
+    /// there): scans no longer see it there.
+    pub(crate) fn leg_done(&self, i: usize, legs: u32) {
+        if let Some(l) = self.legs.get(i) {
+            l.fetch_and(!legs, Ordering::SeqCst);
+        }
+    }
+
     /// Releases entry `i` (its writes landed).
     pub(crate) fn release(&self, i: usize) {
         let (w, bit) = (i / 64, i % 64);
@@ -265,7 +279,7 @@ impl Flights {
                     continue;
                 };
                 if s.load(Ordering::Relaxed) < end && start < e.load(Ordering::Relaxed) {
-                    legs |= l.load(Ordering::Relaxed);
+                    legs |= l.load(Ordering::SeqCst);
                 }
             }
         }
@@ -324,6 +338,20 @@ mod tests {
         ] {
             assert_eq!(route(f), Route::Mirror);
         }
+    }
+
+    #[test]
+    fn one_leg_never_takes_more_than_half_the_flights_table() {
+        let big = Facts {
+            backlog: BACKLOG_MAX,
+            ..facts()
+        };
+        let at = |in_flight| route(Facts { in_flight, ..big });
+        assert_eq!(at(LEG_FLIGHTS_MAX - 1), Route::Behind);
+        assert_eq!(at(LEG_FLIGHTS_MAX), Route::GoBehind(Why::BacklogFull));
+        // Two legs at the cap still leave the table room (a third leg's
+        // claim can fail: it then goes behind, `Why::NoMemory`).
+        assert!(2 * LEG_FLIGHTS_MAX as usize <= FLIGHTS);
     }
 
     #[test]
@@ -449,6 +477,22 @@ mod tests {
             f.release(i);
         }
         assert_eq!(f.live(), 0);
+    }
+
+    #[test]
+    fn a_leg_done_with_a_flight_is_no_longer_seen_there() {
+        let f = Flights::default();
+        let a = f.claim(0, 8, 0b110).unwrap();
+        f.leg_done(a, 0b100);
+        assert_eq!(f.legs_overlapping(0, 8), 0b010);
+        f.leg_done(a, 0b010);
+        assert_eq!(f.legs_overlapping(0, 8), 0);
+        // Live until released, for the next claim.
+        assert_eq!(f.live(), 1);
+        f.release(a);
+        let b = f.claim(0, 8, 0b1).unwrap();
+        assert_eq!(f.legs_overlapping(0, 8), 0b1);
+        f.release(b);
     }
 
     /// Threads claim, scan and release concurrently. The model checks the

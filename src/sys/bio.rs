@@ -8,7 +8,14 @@
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use kernel::{bindings, error::to_result, prelude::*, sync::ArcBorrow, types::Opaque};
+use kernel::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::Opaque,
+    workqueue::{Work, WorkItem},
+};
 
 use super::ffi;
 use super::member::{Member, MemberSlot};
@@ -792,17 +799,23 @@ impl<S> Group<S> {
 /// Clones whose submission may block, handed from the data path to a
 /// worker that submits them.
 ///
-/// Protocol (deferred submission): a sender (any context that may send a
-/// clone) pushes a fully set-up clone with [`Deferred::push`] (a lock-free
-/// push on a list linked through `bi_next`), then queues the owner's
-/// worker when [`Deferred::is_empty`] says the list is not empty (queueing
-/// a queued or running work item again is allowed: it runs once more). The
-/// worker (process context, one at a time: a work item) takes the whole
-/// list at once and submits it in push order; it may sleep in a
-/// submission (a full tag set, a blocking driver such as NBD sending on
-/// its socket) as long as the device takes: the sender never does. A
-/// clone on the list is counted in its group like a submitted one, so its
-/// owner's drain waits for it; the list is empty when the owner goes.
+/// Protocol (deferred submission): each slot (leg) whose clones may be
+/// deferred has its own [`Submitter`]: a list and a work item on fr1's leg
+/// queue (`sys::work`). A sender (any context that may send a clone)
+/// pushes a fully set-up clone with [`Submitter::push`]: a lock-free push on the
+/// list (linked through `bi_next`), then it queues the submitter's work
+/// (queueing a queued or running work item again is allowed: it runs once
+/// more, so a push is never left on the list). The work (process context;
+/// one run at a time per submitter, runs of different submitters in
+/// parallel: the queue is unbound) takes the whole list at once and
+/// submits it in push order; it may sleep in a submission (a full tag set,
+/// a blocking driver such as NBD sending on its socket) as long as the
+/// device takes: the sender never does, and neither does another leg's
+/// submitter (a stalled NBD leg holds up only its own clones). A clone on
+/// the list is counted in its group like a submitted one, so its owner's
+/// drain waits for it; the list is empty when the owner goes. A queued
+/// work item holds its submitter (an `Arc`), not the owner: it may run
+/// after the owner is gone, on an empty list (unload drains the queue).
 ///
 /// # Invariants
 ///
@@ -838,14 +851,9 @@ impl Deferred {
         }
     }
 
-    /// No clone waits (a sender that pushed sees its own push).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire).is_null()
-    }
-
     /// Submits every clone on the list, oldest first (the worker, process
     /// context; may sleep in the block layer).
-    pub(crate) fn submit_all(&self) {
+    fn submit_all(&self) {
         let mut p = self.head.swap(core::ptr::null_mut(), Ordering::AcqRel);
         // Reverse the chain: push order.
         let mut fifo: *mut bindings::bio = core::ptr::null_mut();
@@ -883,6 +891,53 @@ impl Drop for Deferred {
     }
 }
 
+/// The deferred-submission worker of one member (see [`Deferred`]'s
+/// protocol).
+#[pin_data]
+pub(crate) struct Submitter {
+    list: Deferred,
+    #[pin]
+    work: Work<Submitter>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Submitter { self.work }
+}
+
+impl WorkItem for Submitter {
+    type Pointer = Arc<Submitter>;
+
+    fn run(this: Arc<Submitter>) {
+        this.list.submit_all();
+    }
+}
+
+impl Submitter {
+    /// A worker with an empty list.
+    pub(crate) fn new() -> Result<Arc<Submitter>> {
+        Arc::pin_init(
+            pin_init!(Submitter {
+                list: Deferred::new(),
+                work <- kernel::new_work!("fr1::submitter"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Hands `clone` to the worker and queues it (any context).
+    fn push(self: &Arc<Self>, clone: Bio) {
+        self.list.push(clone);
+        // Queued or running already: it runs once more and sees the push.
+        let _ = super::work::leg_queue().enqueue(self.clone());
+    }
+
+    /// Waits until the worker is neither queued nor running (process
+    /// context).
+    pub(crate) fn flush(&self) {
+        super::work::flush(&self.work);
+    }
+}
+
 /// Sends one master to members: [`FanOut::send`] per member, then
 /// [`FanOut::finish`].
 pub(crate) struct FanOut<'a, O: CloneOwner> {
@@ -894,8 +949,8 @@ pub(crate) struct FanOut<'a, O: CloneOwner> {
     /// ([`FanOut::nowait`]).
     nowait: bool,
     /// Clones that could block their sender go to this worker's list
-    /// ([`FanOut::defer_blocking`]).
-    defer: Option<&'a Deferred>,
+    /// ([`FanOut::defer_blocking`]), by tag.
+    defer: Option<&'a [Arc<Submitter>]>,
 }
 
 impl<'a, O: CloneOwner> FanOut<'a, O> {
@@ -910,12 +965,12 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
 
     /// Clones from now on that could make the sender sleep (they would not
     /// go with `REQ_NOWAIT`, or the member's driver blocks in submission,
-    /// `Member::submit_may_block`) are pushed on `list` instead of
-    /// submitted: the caller queues the list's worker when it is not empty
-    /// (see [`Deferred`]). For copies of the data only, as
+    /// `Member::submit_may_block`) go to the submitter of their tag in
+    /// `workers` instead of being submitted (see [`Deferred`]); a tag
+    /// without one is submitted as usual. For copies of the data only, as
     /// [`FanOut::nowait`].
-    pub(crate) fn defer_blocking(&mut self, list: &'a Deferred) {
-        self.defer = Some(list);
+    pub(crate) fn defer_blocking(&mut self, workers: &'a [Arc<Submitter>]) {
+        self.defer = Some(workers);
     }
 
     /// The master bio.
@@ -946,7 +1001,10 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
         if nowait {
             clone.add_flags(ffi::FR1_REQ_NOWAIT);
         }
-        let deferred = self.defer.filter(|_| !nowait || member.submit_may_block());
+        let deferred = self
+            .defer
+            .filter(|_| !nowait || member.submit_may_block())
+            .and_then(|w| w.get(tag as usize));
         let pad = pad.as_ptr();
         let group = match (self.group, self.start.take()) {
             (Some(g), _) => {
@@ -985,7 +1043,7 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
         member.keep();
         clone.set_end_io(clone_end_io::<O>, core::ptr::null_mut());
         match deferred {
-            Some(list) => list.push(clone),
+            Some(worker) => worker.push(clone),
             None => clone.submit(),
         }
         true

@@ -12,7 +12,7 @@ use kernel::{bindings, ModuleMetadata};
 /// # Invariants
 ///
 /// One reference to fr1's module was taken for this value and is put by
-/// `drop`. It is dropped only from fr1's workqueue or from a context the
+/// `drop`. It is dropped only from fr1's workqueues or from a context the
 /// module's unload waits for (`sys::work`'s protocol): module code that
 /// runs after the put is never freed under it.
 pub(crate) struct ModuleRef(());
@@ -27,6 +27,19 @@ impl ModuleRef {
             bindings::__module_get(<crate::Fr1Module as ModuleMetadata>::THIS_MODULE.as_ptr())
         };
         ModuleRef(())
+    }
+
+    /// Takes a reference unless the module is being unloaded (any
+    /// context; `try_module_get`): `None` once `delete_module` found it
+    /// unused, so work that would hold the module up (a read of a leg that
+    /// may never answer) is skipped instead, and an `rmmod` that comes
+    /// later answers "in use".
+    pub(crate) fn try_get() -> Option<ModuleRef> {
+        // SAFETY: As in `get`.
+        unsafe {
+            bindings::try_module_get(<crate::Fr1Module as ModuleMetadata>::THIS_MODULE.as_ptr())
+        }
+        .then_some(ModuleRef(()))
     }
 }
 

@@ -3,17 +3,29 @@
 //! What the 7.3 `kernel::workqueue` lacks: waiting for a work item, and a
 //! workqueue of the module's own.
 //!
-//! Protocol (fr1's workqueue): every work item of fr1 runs on the one
-//! queue [`Fr1Queue`] allocates at load and destroys at unload
-//! (`destroy_workqueue` drains it: it returns only when the last item's
-//! function has returned). So a work item may drop the last reference to
-//! an array, or the module reference a stopped array held while I/O on a
-//! stalled leg outlived it (`array/mod.rs`, "stalled at stop"), and still
-//! run module code afterwards: unload cannot free that code before it
-//! returns. [`queue`] is valid from load to unload; nothing queues on it
-//! after the module's arrays are stopped (their items requeue only while
-//! the array runs, and a stopped array's last I/O queued its reap before
-//! it put its module reference).
+//! Protocol (fr1's workqueues): every work item of fr1 runs on one of the
+//! two queues [`Fr1Queue`] allocates at load and destroys at unload
+//! (`destroy_workqueue` drains a queue: it returns only when the last
+//! item's function has returned). So a work item may drop the last
+//! reference to an array, or the module reference a stopped array held
+//! while I/O on a stalled leg outlived it (`array/linger.rs`), and still
+//! run module code afterwards: unload cannot free that code before both
+//! queues are drained. [`queue`] (with a rescuer, `WQ_MEM_RECLAIM`: read
+//! repair, the catch-up, the reap and the stall watch make progress under
+//! memory pressure) takes the items that never wait on a leg without end;
+//! [`leg_queue`] (no rescuer) takes those that may wait on a leg for as
+//! long as it does not answer: the probe (a read) and each leg's deferred
+//! submission (`sys::bio::Submitter`). A rescuer runs items one at a time,
+//! so on one queue an item stuck on a stalled leg could hold up all
+//! others under memory pressure; on `leg_queue` it holds up only what
+//! waits there too, and an item without a worker there waits for memory
+//! (a deferred behind write ages meanwhile, and the stall watch, on
+//! `queue`, fails its leg). Nothing on `queue` flushes an item of
+//! `leg_queue` (only `stop` and unload do, from process context outside
+//! either queue). Both are valid from load to unload; nothing queues on
+//! them after the module's arrays are stopped (their items requeue only
+//! while the array runs, and a stopped array's last I/O queued its reap
+//! before it put its module reference).
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
@@ -28,18 +40,22 @@ use kernel::{
 
 use super::ffi;
 
-/// fr1's workqueue while the module is loaded (see the protocol).
+/// fr1's queue with a rescuer while the module is loaded (see the
+/// protocol).
 static QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(core::ptr::null_mut());
 
-/// The module's workqueue (unbound, with a rescuer: read repair and the
-/// catch-up run on it under memory pressure).
+/// fr1's queue for work that may wait on a leg, while the module is loaded.
+static LEG_QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(core::ptr::null_mut());
+
+/// One of the module's workqueues (unbound; see the protocol).
 ///
 /// # Invariants
 ///
-/// `wq` came from `alloc_workqueue`; it is published in [`QUEUE`] while
-/// this lives, and destroyed (drained) by `drop` after it is unpublished.
+/// `wq` came from `alloc_workqueue`; it is published in `slot` while this
+/// lives, and destroyed (drained) by `drop` after it is unpublished.
 pub(crate) struct Fr1Queue {
     wq: NonNull<bindings::workqueue_struct>,
+    slot: &'static AtomicPtr<bindings::workqueue_struct>,
 }
 
 // SAFETY: A workqueue may be used and destroyed from any thread.
@@ -48,42 +64,68 @@ unsafe impl Send for Fr1Queue {}
 unsafe impl Sync for Fr1Queue {}
 
 impl Fr1Queue {
-    /// Allocates the queue and publishes it for [`queue`] (module load,
+    /// Allocates the queue of [`queue`] and publishes it (module load,
     /// once).
     pub(crate) fn new() -> Result<Fr1Queue> {
+        Self::alloc(c"fr1", true, &QUEUE)
+    }
+
+    /// Allocates the queue of [`leg_queue`] and publishes it (module load,
+    /// once).
+    pub(crate) fn new_leg() -> Result<Fr1Queue> {
+        Self::alloc(c"fr1_leg", false, &LEG_QUEUE)
+    }
+
+    fn alloc(
+        name: &'static CStr,
+        reclaim: bool,
+        slot: &'static AtomicPtr<bindings::workqueue_struct>,
+    ) -> Result<Fr1Queue> {
         // SAFETY: The name is a NUL-terminated string that
         // `alloc_workqueue` copies (its format is "%s").
-        let wq = unsafe { ffi::fr1_alloc_workqueue(c"fr1".as_char_ptr()) };
+        let wq = unsafe { ffi::fr1_alloc_workqueue(name.as_char_ptr(), reclaim) };
         let wq = NonNull::new(wq).ok_or(ENOMEM)?;
-        QUEUE.store(wq.as_ptr(), Ordering::Release);
-        Ok(Fr1Queue { wq })
+        slot.store(wq.as_ptr(), Ordering::Release);
+        Ok(Fr1Queue { wq, slot })
     }
 }
 
 impl Drop for Fr1Queue {
     fn drop(&mut self) {
-        QUEUE.store(core::ptr::null_mut(), Ordering::Release);
+        self.slot.store(core::ptr::null_mut(), Ordering::Release);
         // SAFETY: By the type invariants `wq` is a live workqueue; it is
         // destroyed once, after it was unpublished.
         unsafe { bindings::destroy_workqueue(self.wq.as_ptr()) };
     }
 }
 
-/// fr1's workqueue (see the protocol). Only called while the module is
-/// loaded and its arrays may queue work (from load to the stop of the last
-/// array at unload).
-pub(crate) fn queue() -> &'static Queue {
-    let wq = QUEUE.load(Ordering::Acquire);
+/// The queue published in `slot`, or the system's long queue for a caller
+/// that breaks the protocol.
+fn published(slot: &AtomicPtr<bindings::workqueue_struct>) -> &'static Queue {
+    let wq = slot.load(Ordering::Acquire);
     if wq.is_null() {
         // Not reachable by the protocol; the system queue is still a
         // valid answer for a caller that breaks it.
         pr_warn!("fr1: work queued outside the module's lifetime\n");
         return kernel::workqueue::system_long();
     }
-    // SAFETY: A non-null `QUEUE` is the live workqueue of `Fr1Queue`, which
-    // stays until the module unloads; by the protocol no caller holds the
-    // reference past that.
+    // SAFETY: A non-null published pointer is the live workqueue of a
+    // `Fr1Queue`, which stays until the module unloads; by the protocol no
+    // caller holds the reference past that.
     unsafe { Queue::from_raw(wq) }
+}
+
+/// fr1's queue with a rescuer (see the protocol). Only called while the
+/// module is loaded and its arrays may queue work (from load to the stop
+/// of the last array at unload).
+pub(crate) fn queue() -> &'static Queue {
+    published(&QUEUE)
+}
+
+/// fr1's queue for work that may wait on a leg without end (see the
+/// protocol); called as [`queue`].
+pub(crate) fn leg_queue() -> &'static Queue {
+    published(&LEG_QUEUE)
 }
 
 /// Cancels `this`'s delayed work item `ID` if its timer or run is pending,

@@ -102,3 +102,44 @@ wait_for() {
 		usleep 100000
 	done
 }
+
+# NBD legs over the guest's loopback. Server N listens on port 10809+N and
+# serves one device with Debian's nbd-server in the foreground (-d: one
+# process, which a test may stop and kill; no config file); /dev/nbdN is
+# attached to it with Debian's nbd-client (busybox has an applet of that
+# name). -d serves one connection: nbd_attach starts the server again if
+# it ended (a connection the kernel refused while nbdN was still busy ends
+# it). Pid and device live in /tmp/nbd-srv.N, since helpers also run in
+# the subshells of `check`.
+nbd_serve() { # nbd_serve N DEV
+	/usr/bin/nbd-server -d -C /nonexistent 127.0.0.1@$((10809 + $1)) "$2" >/tmp/nbd-server.$1.log 2>&1 &
+	echo "$! $2" >/tmp/nbd-srv.$1
+}
+# The pid of server N.
+nbd_pid() { cut -d' ' -f1 /tmp/nbd-srv.$1; }
+# Attaches /dev/nbdN to server N; retries: the server needs a moment, and a
+# probe may still hold nbdN.
+nbd_attach() { # nbd_attach N
+	local i=0
+	while [ $i -lt 50 ]; do
+		/usr/sbin/nbd-client 127.0.0.1 $((10809 + $1)) /dev/nbd$1 >/tmp/nbd-client.$1.log 2>&1 && return 0
+		kill -0 "$(nbd_pid $1)" 2>/dev/null || nbd_serve $1 "$(cut -d' ' -f2 /tmp/nbd-srv.$1)"
+		i=$((i + 1))
+		usleep 200000
+	done
+	cat /tmp/nbd-client.$1.log
+	return 1
+}
+# Sends signal $2 (STOP, CONT, KILL) to server N.
+nbd_signal() { kill -"$2" "$(nbd_pid $1)"; }
+# Kills server N (its sockets close as it exits) and reaps it if it is
+# this shell's child.
+nbd_kill() { # nbd_kill N
+	local p
+	p=$(nbd_pid $1)
+	kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+# Detaches /dev/nbdN (its client ends).
+nbd_detach() { /usr/sbin/nbd-client -d /dev/nbd$1 >/dev/null 2>&1; }

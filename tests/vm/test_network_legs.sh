@@ -28,24 +28,8 @@ M=/sys/block/md0/md
 B=$M/bitmap
 STALL_MS=2000
 
-# nbd-server in the foreground (-d: one process, which the test stops and
-# kills), no config file; busybox has an nbd-client applet of its own.
-# -d serves one connection: attach() starts it again if it ended (a
-# connection the kernel refused while nbd0 was still busy ends it).
-serve() { SRV_DEV=$1; /usr/bin/nbd-server -d -C /nonexistent 127.0.0.1@10809 "$1" >/tmp/nbd-server.log 2>&1 & SRV=$!; }
-attach() { # retries: the server needs a moment, and a probe may hold nbd0
-	local i=0
-	while [ $i -lt 50 ]; do
-		/usr/sbin/nbd-client 127.0.0.1 10809 /dev/nbd0 >/tmp/nbd-client.log 2>&1 && return 0
-		kill -0 $SRV 2>/dev/null || serve "$SRV_DEV"
-		i=$((i + 1))
-		usleep 200000
-	done
-	cat /tmp/nbd-client.log
-	return 1
-}
-serve /dev/loop0
-check "nbd-client attaches nbd0 to nbd-server over loopback" attach
+nbd_serve 0 /dev/loop0
+check "nbd-client attaches nbd0 to nbd-server over loopback" nbd_attach 0
 build() {
 	fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 &&
 		grep -q "nbd0\[1\](W)" /proc/mdstat && echo 256 >$B/backlog && echo 500 >$M/fr1_behind_max_ms &&
@@ -86,7 +70,7 @@ while [ $cycle -le $CYCLES ]; do
 		# off while the late writes land, so the store's counters see the
 		# resync alone; turning it back on re-adds the leg.
 		echo 0 >$M/fr1_probe_ms
-		kill -STOP $SRV
+		nbd_signal 0 STOP
 		stalled() {
 			outage_writes $cycle && wait_for 30 leg_faulty &&
 				dmesg_has "nbd0 faulty (stalled: a write in flight for" && grep -q "faulty,probing" $M/dev-nbd0/state &&
@@ -94,7 +78,7 @@ while [ $cycle -le $CYCLES ]; do
 				outage_writes $((cycle + 100))
 		}
 		check "cycle $cycle: server stopped: writes go on within ${STALL_MS} ms; nbd0 fails (stalled), state and fr1ctl detail say faulty,probing" stalled
-		kill -CONT $SRV
+		nbd_signal 0 CONT
 		landed() { wait_for 60 no_behind; }
 		check "cycle $cycle: server continued: the stalled writes land" landed
 		before=$(remote_written)
@@ -103,18 +87,17 @@ while [ $cycle -le $CYCLES ]; do
 	else
 		# The server dies: the leg fails at its next write; fr1 lets the
 		# device go; the server comes back and the client re-attaches.
-		kill -KILL $SRV
-		wait $SRV 2>/dev/null
+		nbd_kill 0
 		died() {
 			outage_writes $cycle && wait_for 30 leg_faulty && outage_writes $((cycle + 100))
 		}
 		check "cycle $cycle: server killed: writes go on within ${STALL_MS} ms; nbd0 fails" died
-		detach() { /usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1; wait_for 60 leg_gone && dmesg_has "nbd0 does not answer: let go of it"; }
+		detach() { nbd_detach 0; wait_for 60 leg_gone && dmesg_has "nbd0 does not answer: let go of it"; }
 		check "cycle $cycle: nbd0 disconnected: fr1 lets go of it" detach
 		bits=$(cat $B/bits)
 		before=$(remote_written)
-		serve /dev/loop0
-		attach || echo "# attach failed"
+		nbd_serve 0 /dev/loop0
+		nbd_attach 0 || echo "# attach failed"
 	fi
 	back() { wait_for 60 readded && resynced_exactly "$before" "$bits"; }
 	check "cycle $cycle: re-added by itself; the resync wrote exactly the dirty blocks to the store; legs equal" back
@@ -130,30 +113,29 @@ done
 # stays copied, and after the return only what is still dirty is copied.
 dmesg -c >/dev/null
 echo 0 >$M/fr1_probe_ms
-kill -STOP $SRV
+nbd_signal 0 STOP
 outage_writes 7 && fio_verify /dev/md0 32M --rw=write --bs=64k --offset=16M --iodepth=4 >/dev/null
 wait_for 30 leg_faulty
-kill -CONT $SRV
+nbd_signal 0 CONT
 wait_for 60 no_behind
 echo 2000 >$M/sync_speed_max
 dirty=$(cat $B/bits)
 echo 300 >$M/fr1_probe_ms
 copying() { case $(cat $M/sync_completed) in none | delayed | "0 /"*) return 1 ;; esac; }
 wait_for 60 copying
-kill -KILL $SRV
-wait $SRV 2>/dev/null
+nbd_kill 0
 interrupted() {
 	wait_for 60 leg_faulty && wait_for 30 dmesg_has "resync of slot 1 interrupted; what is left stays dirty"
 }
 check "a brownout during the leg's resync: the resync stops, what is left stays dirty" interrupted
-/usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1
+nbd_detach 0
 wait_for 60 leg_gone
 left=$(cat $B/bits)
 before=$(remote_written)
 echo system >$M/sync_speed_max
 dmesg -c >/dev/null
-serve /dev/loop0
-attach || echo "# attach failed"
+nbd_serve 0 /dev/loop0
+nbd_attach 0 || echo "# attach failed"
 resumed() {
 	echo "# $dirty dirty blocks before the brownout, $left after it"
 	[ "$left" -lt "$dirty" ] && wait_for 60 readded && resynced_exactly "$before" "$left"
@@ -163,19 +145,18 @@ check "after the return only what was left is copied (exactly, to the store); le
 # A different image at the same address during an outage: a full resync.
 dmesg -c >/dev/null
 /bin/dd if=/dev/urandom of=/dev/loop1 bs=1M count=1 2>/dev/null
-kill -KILL $SRV
-wait $SRV 2>/dev/null
+nbd_kill 0
 /bin/dd if=/dev/urandom of=/dev/md0 bs=4k count=16 seek=100 oflag=direct 2>/dev/null
-/usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1
+nbd_detach 0
 wait_for 60 leg_gone
-serve /dev/loop1
-attach || echo "# attach failed"
+nbd_serve 0 /dev/loop1
+nbd_attach 0 || echo "# attach failed"
 other() {
 	wait_for 60 readded && fr1ctl wait /dev/md0 300 >/dev/null && dmesg_has "not the same data" &&
 		same /dev/ram0 /dev/loop1
 }
 check "a different image behind nbd0: sample mismatch, full resync, legs equal" other
-stop() { fr1ctl stop /dev/md0 && /usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1 && kill -KILL $SRV; }
+stop() { fr1ctl stop /dev/md0 && nbd_detach 0 && nbd_kill 0; }
 check "stop md0, detach nbd0" stop
 check "rmmod fr1" rmmod fr1
 ktap_finished

@@ -1,62 +1,60 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# mdadm --stop with a leg stalled (issue 12): the write-mostly NBD leg's
-# server is stopped (SIGSTOP) with behind writes in flight and a probe stuck
-# in a read of it (1 MiB writes meanwhile: more than its socket buffers
-# take, so only a writer that never submits to NBD itself goes on). The
-# stop returns within the array's stall limit (as a
-# ratio), the array is gone, the fast leg is free at once, the stalled leg
-# stays held (EBUSY) and the module in use until its writes end; the server
-# continued, the writes land on the store, fr1 releases the leg and rmmod
-# works. No splat, no leak (the harness).
+# mdadm --stop with a leg stalled (issue 12): of two write-mostly NBD legs,
+# one's server is stopped (SIGSTOP) with behind writes in flight and a probe
+# stuck in a read of it (1 MiB writes meanwhile: more than its socket
+# buffers take, so only a writer that never submits to NBD itself goes on).
+# The other NBD leg keeps taking every write (each leg has its own submit
+# work). The stop returns within the array's stall limit (as a ratio), the
+# array is gone, the fast leg and the healthy NBD leg are free at once, the
+# stalled leg stays held (EBUSY) and the module in use until its writes
+# end; the server continued, the writes land on the store, fr1 releases the
+# leg and rmmod works. No splat, no leak (the harness).
 # fr1-timeout: 300
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 10
 
 MB=64
 modprobe brd rd_nr=1 rd_size=$((MB * 1024))
 modprobe nbd
 modprobe fr1
-/usr/bin/fallocate -l ${MB}M /tmp/remote.img
-/usr/bin/fallocate -l ${MB}M /tmp/spare.img
-/sbin/losetup /dev/loop0 /tmp/remote.img
-/sbin/losetup /dev/loop1 /tmp/spare.img
+for i in 0 1 2; do
+	/usr/bin/fallocate -l ${MB}M /tmp/store$i.img
+	/sbin/losetup /dev/loop$i /tmp/store$i.img
+done
 M=/sys/block/md0/md
 B=$M/bitmap
 STALL_MS=3000
 
-# -d serves one connection: attach() starts it again if it ended (a
-# connection the kernel refused while nbd0 was still busy ends it).
-serve() { SRV_DEV=$1; /usr/bin/nbd-server -d -C /nonexistent 127.0.0.1@10809 "$1" >/tmp/nbd-server.log 2>&1 & SRV=$!; }
-attach() {
-	local i=0
-	while [ $i -lt 50 ]; do
-		/usr/sbin/nbd-client 127.0.0.1 10809 /dev/nbd0 >/tmp/nbd-client.log 2>&1 && return 0
-		kill -0 $SRV 2>/dev/null || serve "$SRV_DEV"
-		i=$((i + 1))
-		usleep 200000
-	done
-	cat /tmp/nbd-client.log
-	return 1
-}
-serve /dev/loop0
+# Two remote legs: nbd0 (stalled below) and nbd1 (healthy), served from
+# loop0 and loop1; loop2 is a spare.
+nbd_serve 0 /dev/loop0
+nbd_serve 1 /dev/loop1
 build() {
-	attach && fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 &&
+	nbd_attach 0 && nbd_attach 1 &&
+		fr1ctl build /dev/md0 --level=1 --raid-devices=3 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 /dev/nbd1 &&
 		echo 256 >$B/backlog && echo 500 >$M/fr1_behind_max_ms && echo $STALL_MS >$M/fr1_stall_ms &&
 		echo 300 >$M/fr1_probe_ms
 }
-check "build md0: ram0 + write-mostly nbd0 (nbd-server over loopback), stall limit $STALL_MS ms" build
+check "build md0: ram0 + write-mostly nbd0 and nbd1 (nbd-server over loopback), stall limit $STALL_MS ms" build
 
-# Sectors the store has written (after its cache is flushed).
-remote_written() { blockdev --flushbufs /dev/loop0 && awk '{print $7}' /sys/block/loop0/stat; }
+# Sectors store $1 (loop0, loop1) has written (after its cache is flushed).
+remote_written() { blockdev --flushbufs /dev/$1 && awk '{print $7}' /sys/block/$1/stat; }
 # Hundredths of a second since boot.
 now_cs() { tr -d . </proc/uptime | cut -d' ' -f1; }
 behind() { [ "$(cat $B/behind_writes)" -gt 0 ]; }
 faulty() { grep -q "nbd0\[1\](W)(F)" /proc/mdstat; }
+faulty1() { grep -q "nbd1\[2\](W)(F)" /proc/mdstat; }
+# nbd1 is in sync: in the set, not faulty, and no recovery runs.
+nbd1_in_sync() {
+	grep -q "nbd1\[2\](W)" /proc/mdstat && ! faulty1 &&
+		grep -q "in_sync" $M/dev-nbd1/state && ! grep -A2 "^md0 :" /proc/mdstat | grep -q recovery
+}
 
-kill -STOP $SRV
+written1=$(remote_written loop1)
+nbd_signal 0 STOP
 # 1 MiB writes fill the stopped server's socket buffers within a few
 # MiB: a writer that sent to NBD itself would sleep in its socket send
 # from then on (NBD's driver sends in the submitter's context).
@@ -70,8 +68,20 @@ stalled() {
 	usleep 800000
 	! dmesg_has "nbd0 answers again" && behind
 }
-check "server stopped: 4K and 1M writes go on within the limit (never sent to NBD by the writer), behind writes stay in flight on nbd0, which fails (stalled) and is probed" stalled
-before=$(remote_written)
+check "server 0 stopped: 4K and 1M writes go on within the limit (never sent to NBD by the writer), behind writes stay in flight on nbd0, which fails (stalled) and is probed" stalled
+# Each remote leg has its own submit work: the one stuck in nbd0's socket
+# holds up none of nbd1's writes (with one for both, nbd1's would wait
+# behind it and fail as stalled too).
+other_leg() {
+	wait_for 30 nbd1_in_sync || { cat /proc/mdstat; return 1; }
+	# Its last behind writes may still be on their way.
+	wait_for 30 same /dev/ram0 /dev/loop1 || return 1
+	local bytes=$((($(remote_written loop1) - written1) * 512))
+	echo "# nbd1's store wrote $bytes bytes while nbd0 stalled"
+	[ "$bytes" -ge $((50 * 1024 * 1024)) ] && ! dmesg_has "nbd1 faulty" && ! faulty1
+}
+check "nbd1 took every write meanwhile (at least 50 MiB on its store, never faulty, in sync, equal to ram0)" other_leg
+before=$(remote_written loop0)
 t0=$(now_cs)
 check "mdadm --stop returns with the leg stalled" mdadm --stop /dev/md0
 t1=$(now_cs)
@@ -86,17 +96,17 @@ check "the stop took no longer than the stall limit (+1 s); md0 is gone; dmesg s
 refused() { ! rmmod fr1 2>/dev/null && grep -q "^fr1 " /proc/modules; }
 check "rmmod is refused (module in use) while the stalled leg's writes are in flight" refused
 held() {
-	fr1ctl build /dev/md1 --level=1 --raid-devices=2 --assume-clean /dev/ram0 /dev/loop1 >/dev/null &&
+	fr1ctl build /dev/md1 --level=1 --raid-devices=2 --assume-clean /dev/ram0 /dev/nbd1 >/dev/null &&
 		fr1ctl stop /dev/md1 >/dev/null &&
-		! fr1ctl build /dev/md1 --level=1 --raid-devices=2 --assume-clean /dev/loop1 /dev/nbd0 2>/dev/null
+		! fr1ctl build /dev/md1 --level=1 --raid-devices=2 --assume-clean /dev/loop2 /dev/nbd0 2>/dev/null
 }
-check "ram0 is free at once (a new array takes it); nbd0 stays held (a new array cannot)" held
-kill -CONT $SRV
+check "ram0 and nbd1 are free at once (a new array takes them); nbd0 stays held (a new array cannot)" held
+nbd_signal 0 CONT
 released() { dmesg_has "md0: the last behind write on nbd0 ended: released"; }
 landed() {
 	wait_for 60 released || return 1
 	local after
-	after=$(remote_written)
+	after=$(remote_written loop0)
 	echo "# the store wrote $(((after - before) * 512)) bytes after the stop"
 	[ "$after" -gt "$before" ]
 }
@@ -112,6 +122,6 @@ unload() {
 	! grep -q "^fr1 " /proc/modules
 }
 check "rmmod works once the leg answered" unload
-cleanup() { /usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1; kill -KILL $SRV; }
-check "nbd0 detaches" cleanup
+cleanup() { nbd_detach 0 && nbd_detach 1 && nbd_kill 0 && nbd_kill 1; }
+check "nbd0 and nbd1 detach" cleanup
 ktap_finished
