@@ -118,21 +118,11 @@ pub(crate) struct Behind {
     flights: Flights,
     /// Readers waiting for overlapping behind writes to land.
     readers: AtomicU32,
-    /// Behind writes to legs whose submission may block (no `REQ_NOWAIT`:
-    /// NBD sends on its socket in the submitter's context, a full tag set
-    /// sleeps): each leg's submit work sends them, never the writer (see
-    /// the protocol). One per slot.
-    pub(super) submitters: KVec<Arc<Submitter>>,
 }
 
-impl Behind {
-    /// Write-behind off, with a submitter per slot.
-    pub(super) fn new() -> Result<Self> {
-        let mut submitters = KVec::with_capacity(MAX_MIRRORS as usize, GFP_KERNEL)?;
-        for _ in 0..MAX_MIRRORS {
-            submitters.push(Submitter::new()?, GFP_KERNEL)?;
-        }
-        Ok(Behind {
+impl Default for Behind {
+    fn default() -> Self {
+        Behind {
             backlog: AtomicU32::new(0),
             max_ms: AtomicU32::new(behind::DEFAULT_BEHIND_MAX_MS),
             writes: AtomicU32::new(0),
@@ -140,9 +130,21 @@ impl Behind {
             max_used: AtomicU32::new(0),
             flights: Flights::default(),
             readers: AtomicU32::new(0),
-            submitters,
-        })
+        }
     }
+}
+
+/// A deferred-submission worker per slot: behind writes to legs whose
+/// submission may block (no `REQ_NOWAIT`: NBD sends on its socket in the
+/// submitter's context, a full tag set sleeps) are sent by their leg's
+/// worker, never the writer (see the protocol). Apart from [`Behind`],
+/// which is built in place (its flights table is too large for a stack).
+pub(super) fn submitters() -> Result<KVec<Arc<Submitter>>> {
+    let mut submitters = KVec::with_capacity(MAX_MIRRORS as usize, GFP_KERNEL)?;
+    for _ in 0..MAX_MIRRORS {
+        submitters.push(Submitter::new()?, GFP_KERNEL)?;
+    }
+    Ok(submitters)
 }
 
 /// `SlotBehind::mode`: writes reach the leg (or it goes in sync).

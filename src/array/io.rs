@@ -427,7 +427,7 @@ impl Array {
             // ended AGAIN would end the catch-up that was to bring the leg
             // back.
             out.nowait();
-            out.defer_blocking(&self.behind.submitters);
+            out.defer_blocking(&self.submitters);
         }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {

@@ -133,6 +133,8 @@ pub(crate) struct Array {
     behind_set: BioSet<()>,
     /// Write-behind and ahead/behind.
     behind: behind::Behind,
+    /// Each slot's deferred-submission worker (`behind::submitters`).
+    submitters: KVec<Arc<crate::sys::bio::Submitter>>,
     #[pin]
     catch_up_work: DelayedWork<Array, { behind::CATCH_UP_WORK }>,
     /// `md/fr1_probe_ms`: failed legs are probed this often (0: never;
@@ -199,7 +201,7 @@ impl Array {
         let prefix = if identity == Identity::Md { "md" } else { "fr" };
         let mut w = crate::logic::fmtbuf::FmtBuf::new(&mut name[..NAME_LEN - 1]);
         write!(w, "{prefix}{minor}").map_err(|_| EINVAL)?;
-        let behind = behind::Behind::new()?;
+        let submitters = behind::submitters()?;
         let array = Arc::pin_init(
             try_pin_init!(Array {
                 minor,
@@ -231,7 +233,8 @@ impl Array {
                 bioset <- BioSet::new(),
                 splits <- BioSet::new(),
                 behind_set <- BioSet::new(),
-                behind,
+                behind: behind::Behind::default(),
+                submitters,
                 catch_up_work <- new_delayed_work!("fr1::catch_up_work"),
                 probe_ms: AtomicU32::new(probe::DEFAULT_PROBE_MS),
                 probe_work <- new_delayed_work!("fr1::probe_work"),
@@ -745,7 +748,7 @@ impl Array {
         // array's I/O).
         if unload {
             crate::sys::work::flush_delayed(&self.probe_work);
-            for s in self.behind.submitters.iter() {
+            for s in self.submitters.iter() {
                 s.flush();
             }
         } else {

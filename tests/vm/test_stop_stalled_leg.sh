@@ -34,7 +34,7 @@ nbd_serve 0 /dev/loop0
 nbd_serve 1 /dev/loop1
 build() {
 	nbd_attach 0 && nbd_attach 1 &&
-		fr1ctl build /dev/md0 --level=1 --raid-devices=3 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 /dev/nbd1 &&
+		fr1ctl build /dev/md0 --level=1 --raid-devices=3 --assume-clean /dev/ram0 --write-mostly /dev/nbd0 --write-mostly /dev/nbd1 &&
 		echo 256 >$B/backlog && echo 500 >$M/fr1_behind_max_ms && echo $STALL_MS >$M/fr1_stall_ms &&
 		echo 300 >$M/fr1_probe_ms
 }
