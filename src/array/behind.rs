@@ -24,9 +24,11 @@
 //!   every write-mostly leg, and a leg that stalls holds up no other.
 //! - The writer sends a behind write itself only if it cannot block: with
 //!   `REQ_NOWAIT` (a full queue ends it at once with AGAIN: the leg goes
-//!   behind). A leg that does not take `REQ_NOWAIT` (NBD, whose driver
-//!   sends on its socket in the submitter's context) gets it through the
-//!   leg's submit work instead (`sys::bio::Submitter`, a work item on
+//!   behind). A leg that does not take `REQ_NOWAIT`, or whose driver
+//!   blocks in submission (`BLK_MQ_F_BLOCKING`: NBD sends on its socket
+//!   in `queue_rq`, which blk-mq calls in the submitter's context even for
+//!   a `REQ_NOWAIT` request when the queue has no I/O scheduler), gets it
+//!   through the leg's submit work instead (`sys::bio::Submitter`, a work item on
 //!   fr1's leg queue, process context, one per slot): the writer pushes the
 //!   clone and queues the work, which may sleep in the submission for as
 //!   long as the leg does (another leg's submit work runs meanwhile).
