@@ -22,7 +22,7 @@ pub(crate) const BACKLOG_MAX: u32 = 16383;
 /// leg should be let go sooner than a dead one is declared dead).
 pub(crate) const DEFAULT_BEHIND_MAX_MS: u32 = 2000;
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 /// How one write reaches one write-mostly leg.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +182,23 @@ pub(crate) const FLIGHTS: usize = 1024;
 /// the table, so that a leg that stalls with its writes in flight (they
 /// keep their entries until its clones end) leaves room for the others.
 pub(crate) const LEG_FLIGHTS_MAX: u32 = FLIGHTS as u32 / 2;
+
+/// Counters of the flights summary: entries live per 1 MiB region (modulo
+/// this many), so that a scan of a range with none skips the table.
+const SUMMARY: usize = 4096;
+/// Log2 of the summary's region in sectors (1 MiB, the interlock's region).
+const SUMMARY_SHIFT: u32 = 11;
+
+/// The summary counters a range `[start, end)` touches (each once).
+fn summary_slots(start: u64, end: u64) -> impl Iterator<Item = usize> {
+    let first = start >> SUMMARY_SHIFT;
+    let last = end.max(start + 1).saturating_sub(1) >> SUMMARY_SHIFT;
+    let (first, n) = match last - first {
+        span if span >= SUMMARY as u64 => (0, SUMMARY as u64),
+        span => (first, span + 1),
+    };
+    (0..n).map(move |i| ((first + i) % SUMMARY as u64) as usize)
+}
 const WORDS: usize = FLIGHTS / 64;
 
 /// The behind writes in flight: their sector ranges and legs, so that a
@@ -190,12 +207,16 @@ const WORDS: usize = FLIGHTS / 64;
 /// and a read of them never goes to that leg.
 ///
 /// Protocol (any context, lock-free): a behind write *claims* an entry
-/// (compare-and-swap on `reserved`), stores its range and legs, *then*
-/// publishes it (`live`, release) before the upper write completes; it
+/// (compare-and-swap on `reserved`), stores its range and legs, counts
+/// itself in the `summary` of each region it touches, *then* publishes it
+/// (`live`, SeqCst) before the upper write completes; it
 /// clears each leg from it as its clone there completes (`leg_done`), and
 /// *releases* it (clears `live`, then `reserved`) when its last clone
-/// completed. A scan (`legs_overlapping`) reads `live` (acquire), then the
-/// ranges. So a write or read issued after an upper write completed sees
+/// completed (`live` cleared first, then its summary counts). A scan
+/// (`legs_overlapping`) first reads the summary of its range (SeqCst): all
+/// zero, no entry published before it overlaps (their counts came first);
+/// else it reads `live`, then the ranges. So a write or read issued after
+/// an upper write completed sees
 /// that write's behind entry until its copy has landed. Writes issued
 /// concurrently with one another are not ordered (as in md, their order on
 /// any leg is the block layer's).
@@ -205,6 +226,8 @@ pub(crate) struct Flights {
     start: [AtomicU64; FLIGHTS],
     end: [AtomicU64; FLIGHTS],
     legs: [AtomicU32; FLIGHTS],
+    /// Live entries per region (see the protocol).
+    summary: [AtomicU16; SUMMARY],
 }
 
 impl Default for Flights {
@@ -215,6 +238,7 @@ impl Default for Flights {
             start: [const { AtomicU64::new(0) }; FLIGHTS],
             end: [const { AtomicU64::new(0) }; FLIGHTS],
             legs: [const { AtomicU32::new(0) }; FLIGHTS],
+            summary: [const { AtomicU16::new(0) }; SUMMARY],
         }
     }
 }
@@ -238,6 +262,9 @@ impl Flights {
                         self.start.get(i)?.store(start, Ordering::Relaxed);
                         self.end.get(i)?.store(end, Ordering::Relaxed);
                         self.legs.get(i)?.store(legs, Ordering::Relaxed);
+                        for r in summary_slots(start, end) {
+                            self.summary[r].fetch_add(1, Ordering::SeqCst);
+                        }
                         self.live.get(w)?.fetch_or(1 << bit, Ordering::SeqCst);
                         return Some(i);
                     }
@@ -259,14 +286,25 @@ impl Flights {
     /// Releases entry `i` (its writes landed).
     pub(crate) fn release(&self, i: usize) {
         let (w, bit) = (i / 64, i % 64);
-        if let (Some(live), Some(res)) = (self.live.get(w), self.reserved.get(w)) {
+        if let (Some(live), Some(res), Some(s), Some(e)) = (
+            self.live.get(w),
+            self.reserved.get(w),
+            self.start.get(i),
+            self.end.get(i),
+        ) {
             live.fetch_and(!(1 << bit), Ordering::SeqCst);
+            for r in summary_slots(s.load(Ordering::Relaxed), e.load(Ordering::Relaxed)) {
+                self.summary[r].fetch_sub(1, Ordering::SeqCst);
+            }
             res.fetch_and(!(1 << bit), Ordering::Release);
         }
     }
 
     /// The legs of the behind writes in flight that overlap `[start, end)`.
     pub(crate) fn legs_overlapping(&self, start: u64, end: u64) -> u32 {
+        if summary_slots(start, end).all(|r| self.summary[r].load(Ordering::SeqCst) == 0) {
+            return 0;
+        }
         let mut legs = 0;
         for (w, word) in self.live.iter().enumerate() {
             let mut v = word.load(Ordering::SeqCst);
@@ -477,6 +515,25 @@ mod tests {
             f.release(i);
         }
         assert_eq!(f.live(), 0);
+    }
+
+    #[test]
+    fn the_summary_counts_each_touched_region_once() {
+        let at = |start, end| summary_slots(start, end).collect::<Vec<_>>();
+        assert_eq!(at(0, 8), [0]);
+        assert_eq!(at(2047, 2049), [0, 1]);
+        // An empty range is the block at its start.
+        assert_eq!(at(4096, 4096), [2]);
+        // Wrapped regions share counters; a huge range touches them all.
+        assert_eq!(at(SUMMARY as u64 * 2048, SUMMARY as u64 * 2048 + 1), [0]);
+        assert_eq!(at(0, u64::MAX).len(), SUMMARY);
+        let f = Flights::default();
+        let a = f.claim(2040, 2056, 1).unwrap();
+        assert_eq!(f.legs_overlapping(2050, 2051), 1);
+        assert_eq!(f.legs_overlapping(4096, 4104), 0);
+        f.release(a);
+        assert!(f.summary.iter().all(|c| c.load(Ordering::Relaxed) == 0));
+        assert_eq!(f.legs_overlapping(2050, 2051), 0);
     }
 
     #[test]
