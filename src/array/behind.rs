@@ -18,10 +18,12 @@
 //!   (the fast legs have it); the copy's group ends later, in its
 //!   completion (interrupt context). Each leg's share of it (its count
 //!   and age, `SlotBehind`, and its leg in the flight) ends with that
-//!   leg's own clone (`Array::behind_leg_end`, in `clone_done`; at once
-//!   for a leg the copy did not reach), the entry and the array's counts
-//!   with the last clone (`Array::behind_group_end`): one copy serves
-//!   every write-mostly leg, and a leg that stalls holds up no other.
+//!   leg's own clone (`Array::behind_leg_end`: in `clone_done` for a copy
+//!   to several legs, in `group_done` before the copy ends for a copy to
+//!   one; at once for a leg the copy did not reach), the entry and the
+//!   array's counts with the last clone (`Array::behind_group_end`): one
+//!   copy serves every write-mostly leg, and a leg that stalls holds up no
+//!   other.
 //! - The writer sends a behind write itself only if it cannot block: with
 //!   `REQ_NOWAIT` (a full queue ends it at once with AGAIN: the leg goes
 //!   behind). A leg that does not take `REQ_NOWAIT`, or whose driver
