@@ -6,6 +6,7 @@ with matplotlib."""
 
 import argparse
 import json
+import random
 import statistics
 from collections import defaultdict
 
@@ -32,6 +33,54 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
 
+def paired(a, b, i):
+    """Per-repetition ratios a/b of field i: fr1 and the other target were
+    measured back to back in the same repetition (the order rotating), so a
+    repetition's ratio shares its slow or fast spell. Records end with
+    (repetition, position in the log); a target measured in several passes
+    (fr1 against md-none, then against md-internal) pairs each record of b
+    with the nearest record of a in the same repetition."""
+    out = []
+    for y in b:
+        near = [x for x in a if x[-2] == y[-2] and x[i]]
+        if near and y[i]:
+            x = min(near, key=lambda x: abs(x[-1] - y[-1]))
+            out.append(x[i] / y[i])
+    return out
+
+
+def interval(ratios, n=4000):
+    """Median of the paired ratios and its 95 % bootstrap interval
+    (deterministic: a fixed seed)."""
+    if not ratios:
+        return None
+    point = statistics.median(ratios)
+    if len(ratios) < 2:
+        return point, point, point
+    rng = random.Random(1)
+    boots = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n))
+    return point, boots[int(0.025 * n)], boots[int(0.975 * n) - 1]
+
+
+def decide(iv, target, at_least=True):
+    """met / NOT met / undecided: where the interval lies against the target."""
+    _, lo, hi = iv
+    if at_least:
+        return "met" if lo >= target else "NOT met" if hi < target else "undecided"
+    return "met" if hi <= target else "NOT met" if lo > target else "undecided"
+
+
+def shown(iv, digits):
+    return f"{iv[0]:.{digits}f} [{iv[1]:.{digits}f}, {iv[2]:.{digits}f}]"
+
+
+def spread(v, i):
+    """The spread of a target's repetitions: (max - min) / median, in %."""
+    vals = [x[i] for x in v]
+    mid = med(vals)
+    return f"{100 * (max(vals) - min(vals)) / mid:.0f} %" if mid and len(vals) > 1 else "-"
+
+
 def goals(tput, res, full, mem):
     """The issue's goals, measured value against target."""
     def m(w, t):
@@ -39,18 +88,30 @@ def goals(tput, res, full, mem):
         return med([x[1] for x in v]) if v else None
 
     def row(name, value, target, ok):
-        return f"| {name} | {value} | {target} | {'met' if ok else 'NOT met'} |"
+        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
+        return f"| {name} | {value} | {target} | {verdict} |"
 
-    lines = ["## Goals", "", "| goal | measured | target | |", "|---|---|---|---|"]
+    def pair(w, a, b):
+        return interval(paired(tput.get(w, {}).get(a, []), tput.get(w, {}).get(b, []), 1))
+
+    lines = ["## Goals", "",
+             "Ratios are the median of per-repetition ratios (fr1 and the other target measured back to "
+             "back), with a 95 % bootstrap interval in brackets: *met* or *NOT met* when the whole interval "
+             "lies on one side of the target, else *undecided*.", "",
+             "| goal | measured | target | |", "|---|---|---|---|"]
     for w in tput:
         for suffix in ("", "-3way", "-degraded"):
-            f, n = m(w, "fr1" + suffix), m(w, "md-none" + suffix)
-            if f and n:
-                lines.append(row(f"{w}{suffix}: fr1 / md (no bitmap)", f"{f / n:.3f}", ">= 1.0", f / n >= 1.0))
+            iv = pair(w, "fr1" + suffix, "md-none" + suffix)
+            if iv:
+                lines.append(row(f"{w}{suffix}: fr1 / md (no bitmap)", shown(iv, 3), ">= 1.0", decide(iv, 1.0)))
     for w in ("randwrite", "randwrite2j"):
-        f, i = m(w, "fr1-degraded"), m(w, "md-internal-degraded")
-        if f and i:
-            lines.append(row(f"{w} degraded: fr1 / md (internal bitmap)", f"{f / i:.2f}", ">= 2", f / i >= 2))
+        iv = pair(w, "fr1-degraded", "md-internal-degraded")
+        if iv:
+            lines.append(row(f"{w} degraded: fr1 / md (internal bitmap)", shown(iv, 2), ">= 2", decide(iv, 2.0)))
+    for w in tput:
+        iv = pair(w, "fr1-degraded", "raw")
+        if iv and "write" in w:
+            lines.append(row(f"{w} degraded: fr1 / raw leg", shown(iv, 2), ">= 0.95", decide(iv, 0.95)))
     for r in res:
         if r["target"] == "fr1":
             lines.append(row(f"K={r['k']}: bytes copied == K x 4 KiB", r["bytes"], r["k"] * 4096,
@@ -91,18 +152,22 @@ def slow_goals(slow, episode):
         return med([x[i] for x in v]) if v else None
 
     def row(name, value, target, ok):
-        return f"| {name} | {value} | {target} | {'met' if ok else 'NOT met'} |"
+        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
+        return f"| {name} | {value} | {target} | {verdict} |"
+
+    def pair(w, a, b, i):
+        return interval(paired(slow.get(w, {}).get(a, []), slow.get(w, {}).get(b, []), i))
 
     lines = []
-    f, fast = m("slowleg-qd1", "fr1-wb", 2), m("slowleg-qd1", "fast", 2)
-    if f and fast:
-        lines.append(row("slow leg, QD1: fr1 write-behind p99 / fast leg alone p99", f"{f / fast:.2f}", "<= 1.2",
-                         f / fast <= 1.2))
+    iv = pair("slowleg-qd1", "fr1-wb", "fast", 2)
+    if iv:
+        lines.append(row("slow leg, QD1: fr1 write-behind p99 / fast leg alone p99", shown(iv, 2), "<= 1.2",
+                         decide(iv, 1.2, at_least=False)))
     for w in ("slowleg-qd1", "slowleg-qd32"):
-        f, md = m(w, "fr1-wb", 0), m(w, "md-wb", 0)
-        if f and md:
-            lines.append(row(f"{w}: fr1 write-behind IOPS / md write-behind IOPS", f"{f / md:.2f}", ">= 1.0",
-                             f / md >= 1.0))
+        iv = pair(w, "fr1-wb", "md-wb", 0)
+        if iv:
+            lines.append(row(f"{w}: fr1 write-behind IOPS / md write-behind IOPS", shown(iv, 2), ">= 1.0",
+                             decide(iv, 1.0)))
     if episode:
         lines.append(row("behind episode: bytes copied == bytes written while behind", episode["copied"],
                          episode["written_behind"], episode["copied"] == episode["written_behind"] > 0))
@@ -118,14 +183,15 @@ def net_goals(net, brown):
         return med([x[i] for x in v]) if v else None
 
     def row(name, value, target, ok):
-        return f"| {name} | {value} | {target} | {'met' if ok else 'NOT met'} |"
+        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
+        return f"| {name} | {value} | {target} | {verdict} |"
 
     lines = []
     for w in ("net-qd1", "net-qd32"):
-        f, md = m(w, "fr1-nbd", 0), m(w, "md-wb-nbd", 0)
-        if f and md:
-            lines.append(row(f"{w}: fr1 (NBD leg) IOPS / md write-behind IOPS", f"{f / md:.2f}", ">= 1.0",
-                             f / md >= 1.0))
+        iv = interval(paired(net.get(w, {}).get("fr1-nbd", []), net.get(w, {}).get("md-wb-nbd", []), 0))
+        if iv:
+            lines.append(row(f"{w}: fr1 (NBD leg) IOPS / md write-behind IOPS", shown(iv, 2), ">= 1.0",
+                             decide(iv, 1.0)))
     f = brown.get("fr1-nbd")
     if f:
         blocked = f["max_lat_ns"] / 1e6
@@ -157,29 +223,34 @@ def main():
     slow = defaultdict(lambda: defaultdict(list))
     net = defaultdict(lambda: defaultdict(list))
     brown = {r["target"]: r for r in recs if r["workload"] == "brownout"}
-    for r in recs:
+    for seq, r in enumerate(recs):
+        # Repetition and position last: `paired` matches on them.
+        rep = (r.get("rep", 1), seq)
         if r["workload"].startswith("slowleg"):
-            slow[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000))
+            slow[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000, *rep))
         elif r["workload"].startswith("net-"):
-            net[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000))
+            net[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000, *rep))
         elif "iops" in r:
-            tput[r["workload"]][r["target"]].append((r["iops"], r["kib_s"]))
+            tput[r["workload"]][r["target"]].append((r["iops"], r["kib_s"], *rep))
     out = ["# fr1 benchmarks", "",
            f"Generated by `make bench` ({a.mode} mode) from `{a.out_json}`.", "",
            f"- kernel: {a.kernel}", f"- QEMU: {a.qemu} (TCG: absolute numbers are meaningless, ratios are the result)",
-           "- members: brd RAM disks of equal size; fio direct I/O, libaio; median of the repetitions", ""]
+           "- members: brd RAM disks of equal size; fio direct I/O, libaio; median of the repetitions; spread: "
+           "(max - min) / median of a target's repetitions", ""]
     goals_at = len(out)
     out.append("## Throughput")
     out.append("")
     for w, targets in tput.items():
         out.append(f"### {w}")
         out.append("")
-        out.append("| target | IOPS | KiB/s | fr1/target |")
-        out.append("|---|---|---|---|")
+        out.append("| target | IOPS | KiB/s | spread | fr1/target [95 %] |")
+        out.append("|---|---|---|---|---|")
         m = {t: (med([x[0] for x in v]), med([x[1] for x in v])) for t, v in targets.items()}
         for t, (iops, bw) in sorted(m.items()):
-            fr1 = m.get(t.replace("md-none", "fr1").replace("md-internal", "fr1").replace("raw", "fr1"))
-            out.append(f"| {t} | {iops:.0f} | {bw:.0f} | {ratio(fr1[1] if fr1 else None, bw)} |")
+            f = t.replace("md-none", "fr1").replace("md-internal", "fr1").replace("raw", "fr1")
+            iv = interval(paired(targets.get(f, []), targets[t], 1)) if f in targets else None
+            out.append(f"| {t} | {iops:.0f} | {bw:.0f} | {spread(targets[t], 1)} | "
+                       f"{shown(iv, 2) if iv else '-'} |")
         out.append("")
     res = [r for r in recs if r["workload"] == "resync"]
     if res:

@@ -80,6 +80,11 @@ hf=$(awk '/^test result:/{s+=$6} END{print s+0}' out/cargo-test.log)
 grep -E '^test .* FAILED$' out/cargo-test.log || true
 passed=$((passed + hp)) failed=$((failed + hf))
 echo "host: $hp passed, $hf failed"
+if "$FR1_CACHE/venv/bin/python" tests/host/bench_report_test.py >out/bench-report-test.log 2>&1; then
+	result ok "bench report: paired ratios, bootstrap intervals, verdicts"
+else
+	tail -n 10 out/bench-report-test.log; result fail "bench report: paired ratios, bootstrap intervals, verdicts"
+fi
 
 step "VM kselftests"
 tests=()
