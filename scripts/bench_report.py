@@ -74,6 +74,18 @@ def shown(iv, digits):
     return f"{iv[0]:.{digits}f} [{iv[1]:.{digits}f}, {iv[2]:.{digits}f}]"
 
 
+def row(name, value, target, verdict):
+    """A goals-table row; `verdict` is a string or a bool (met / NOT met)."""
+    if not isinstance(verdict, str):
+        verdict = "met" if verdict else "NOT met"
+    return f"| {name} | {value} | {target} | {verdict} |"
+
+
+def pair_in(section, w, a, b, i):
+    """The interval of a/b on field i of workload w in a section's records."""
+    return interval(paired(section.get(w, {}).get(a, []), section.get(w, {}).get(b, []), i))
+
+
 def spread(v, i):
     """The spread of a target's repetitions: (max - min) / median, in %."""
     vals = [x[i] for x in v]
@@ -83,16 +95,8 @@ def spread(v, i):
 
 def goals(tput, res, full, mem):
     """The issue's goals, measured value against target."""
-    def m(w, t):
-        v = tput.get(w, {}).get(t)
-        return med([x[1] for x in v]) if v else None
-
-    def row(name, value, target, ok):
-        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
-        return f"| {name} | {value} | {target} | {verdict} |"
-
     def pair(w, a, b):
-        return interval(paired(tput.get(w, {}).get(a, []), tput.get(w, {}).get(b, []), 1))
+        return pair_in(tput, w, a, b, 1)
 
     lines = ["## Goals", "",
              "Ratios are the median of per-repetition ratios (fr1 and the other target measured back to "
@@ -147,24 +151,13 @@ def goals(tput, res, full, mem):
 
 def slow_goals(slow, episode):
     """Issue 11's goals for the slow-leg section."""
-    def m(w, t, i):
-        v = slow.get(w, {}).get(t)
-        return med([x[i] for x in v]) if v else None
-
-    def row(name, value, target, ok):
-        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
-        return f"| {name} | {value} | {target} | {verdict} |"
-
-    def pair(w, a, b, i):
-        return interval(paired(slow.get(w, {}).get(a, []), slow.get(w, {}).get(b, []), i))
-
     lines = []
-    iv = pair("slowleg-qd1", "fr1-wb", "fast", 2)
+    iv = pair_in(slow, "slowleg-qd1", "fr1-wb", "fast", 2)
     if iv:
         lines.append(row("slow leg, QD1: fr1 write-behind p99 / fast leg alone p99", shown(iv, 2), "<= 1.2",
                          decide(iv, 1.2, at_least=False)))
     for w in ("slowleg-qd1", "slowleg-qd32"):
-        iv = pair(w, "fr1-wb", "md-wb", 0)
+        iv = pair_in(slow, w, "fr1-wb", "md-wb", 0)
         if iv:
             lines.append(row(f"{w}: fr1 write-behind IOPS / md write-behind IOPS", shown(iv, 2), ">= 1.0",
                              decide(iv, 1.0)))
@@ -178,17 +171,9 @@ def slow_goals(slow, episode):
 
 def net_goals(net, brown):
     """Issue 12's goals for the network section."""
-    def m(w, t, i):
-        v = net.get(w, {}).get(t)
-        return med([x[i] for x in v]) if v else None
-
-    def row(name, value, target, ok):
-        verdict = ok if isinstance(ok, str) else "met" if ok else "NOT met"
-        return f"| {name} | {value} | {target} | {verdict} |"
-
     lines = []
     for w in ("net-qd1", "net-qd32"):
-        iv = interval(paired(net.get(w, {}).get("fr1-nbd", []), net.get(w, {}).get("md-wb-nbd", []), 0))
+        iv = pair_in(net, w, "fr1-nbd", "md-wb-nbd", 0)
         if iv:
             lines.append(row(f"{w}: fr1 (NBD leg) IOPS / md write-behind IOPS", shown(iv, 2), ">= 1.0",
                              decide(iv, 1.0)))

@@ -48,8 +48,9 @@ static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
 /// What the module holds: the registry and the kernel objects that call into
 /// it. Field order is drop order: the proc file and the major go first, then
 /// the workqueues (their destruction waits for the arrays' last work items,
-/// `sys::work`; the leg queue's items may queue on the other, not the other
-/// way round), then the registry.
+/// `sys::work`; items of either queue may queue on the other while an array
+/// runs, and by now every array is stopped and queues nothing), then the
+/// registry.
 pub(crate) struct Loaded {
     _proc: ProcFile,
     _major: BlkMajor,

@@ -18,12 +18,10 @@
 //!   (the fast legs have it); the copy's group ends later, in its
 //!   completion (interrupt context). Each leg's share of it (its count
 //!   and age, `SlotBehind`, and its leg in the flight) ends with that
-//!   leg's own clone (`Array::behind_leg_end`: in `clone_done` for a copy
-//!   to several legs, in `group_done` before the copy ends for a copy to
-//!   one; at once for a leg the copy did not reach), the entry and the
-//!   array's counts with the last clone (`Array::behind_group_end`): one
-//!   copy serves every write-mostly leg, and a leg that stalls holds up no
-//!   other.
+//!   leg's own clone (`Array::behind_leg_end`, in `clone_done`; at once
+//!   for a leg the copy did not reach), the entry and the array's counts
+//!   with the last clone (`Array::behind_group_end`): one copy serves
+//!   every write-mostly leg, and a leg that stalls holds up no other.
 //! - The writer sends a behind write itself only if it cannot block: with
 //!   `REQ_NOWAIT` (a full queue ends it at once with AGAIN: the leg goes
 //!   behind). A leg that does not take `REQ_NOWAIT`, or whose driver
@@ -390,13 +388,14 @@ impl Array {
 
     /// The last clone of the behind write of `flight` (`sectors`) ended
     /// (any context), after every leg's share did: its entry and counts go.
+    /// (Nobody waits for these: the waiters look at the legs' shares, and
+    /// `behind_leg_end` woke them.)
     pub(super) fn behind_group_end(&self, flight: u32, sectors: u64) {
         self.behind.flights.release(flight as usize);
         self.behind
             .bytes
             .fetch_sub(sectors * 512, Ordering::Relaxed);
         self.behind.writes.fetch_sub(1, Ordering::AcqRel);
-        self.wake_behind_readers();
     }
 
     /// Wakes those waiting for behind writes to land (`readers`).

@@ -174,13 +174,11 @@ unsafe impl CloneOwner for Array {
                 Err(FailError::LastInSync) => {}
             }
         }
-        if st.behind.count_ones() > 1 {
-            // This leg's share of a behind write to several legs ends with
-            // its own clone, after a failure was recorded above, not with
-            // the group: a leg that stalls holds up no other
-            // (`Array::behind_leg_end`). The group lives until this returns,
-            // so its flight entry does. (With one leg, its clone's end is the
-            // group's: `group_done` ends the share.)
+        if st.behind != 0 {
+            // This leg's share of the behind write ends with its own clone,
+            // after a failure was recorded above, not with the group: a leg
+            // that stalls holds up no other (`Array::behind_leg_end`). The
+            // group lives until this returns, so its flight entry does.
             this.behind_leg_end(st.flight, slot, master.sectors(), st.start_ns, st.resync);
         }
     }
@@ -201,16 +199,11 @@ unsafe impl CloneOwner for Array {
         }
         if st.behind != 0 {
             // The copy's group, after the upper bio's clones were sent (it
-            // has usually ended). Of a copy to several legs, each leg's
-            // share ended with its clone there (`clone_done`), or in
-            // `send_behind` for a leg it did not reach; a copy to one leg
-            // ends its share here, before the copy itself ends.
-            let (flight, legs, start, resync) = (st.flight, st.behind, st.start_ns, st.resync);
+            // has usually ended): each leg's share ended with its clone
+            // there (`clone_done`), or in `send_behind` for a leg it did not
+            // reach.
+            let flight = st.flight;
             let sectors = done.master().sectors();
-            if legs.count_ones() == 1 {
-                // Reached (a group that reached no leg never gets here).
-                this.behind_leg_end(flight, legs.trailing_zeros(), sectors, start, resync);
-            }
             done.end(Status::OK);
             this.behind_group_end(flight, sectors);
             this.end_behind_master();

@@ -36,8 +36,7 @@
 //!   that read `stopped` just before it was set may still arm a timer
 //!   after that flush; but every completion queues its work before it
 //!   drops its master count (`clone_done`, with `behind_leg_end`, before
-//!   `group_done`; `behind_group_end` before `end_behind_master`), so all
-//!   of them are queued
+//!   `group_done`), so all of them are queued
 //!   when the last one queues the reap, and the reap cancels their
 //!   timers (`cancel_delayed_work`, which also takes an item off the
 //!   queue if its timer fired; not waiting: a flush from fr1's own queue

@@ -743,14 +743,11 @@ impl Array {
         // The watch may queue the probe (a leg it fails): first.
         crate::sys::work::flush_delayed(&self.watch_work);
         // A leg's submit work may sleep in a submission to a stalled leg as
-        // long as the probe: `stop` leaves it to end (it holds only its
+        // long as the probe: it is never waited for here (it holds only its
         // submitter; its clones count in the drain, or in a lingering
-        // array's I/O).
+        // array's I/O; at unload the leg queue's destruction waits for it).
         if unload {
             crate::sys::work::flush_delayed(&self.probe_work);
-            for s in self.submitters.iter() {
-                s.flush();
-            }
         } else {
             let _ = crate::sys::work::cancel_delayed_arc::<Array, { probe::PROBE_WORK }>(
                 &crate::sys::bio::CloneOwner::arc(self),

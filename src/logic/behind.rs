@@ -302,7 +302,10 @@ impl Flights {
 
     /// The legs of the behind writes in flight that overlap `[start, end)`.
     pub(crate) fn legs_overlapping(&self, start: u64, end: u64) -> u32 {
-        if summary_slots(start, end).all(|r| self.summary[r].load(Ordering::SeqCst) == 0) {
+        // A range over every region (a whole-device discard) scans the
+        // table at once.
+        let huge = end.saturating_sub(start) >> SUMMARY_SHIFT >= SUMMARY as u64;
+        if !huge && summary_slots(start, end).all(|r| self.summary[r].load(Ordering::SeqCst) == 0) {
             return 0;
         }
         let mut legs = 0;

@@ -827,7 +827,7 @@ pub(crate) struct Deferred {
 
 impl Deferred {
     /// An empty list.
-    pub(crate) const fn new() -> Self {
+    const fn new() -> Self {
         Deferred {
             head: AtomicPtr::new(core::ptr::null_mut()),
         }
@@ -929,12 +929,6 @@ impl Submitter {
         self.list.push(clone);
         // Queued or running already: it runs once more and sees the push.
         let _ = super::work::leg_queue().enqueue(self.clone());
-    }
-
-    /// Waits until the worker is neither queued nor running (process
-    /// context).
-    pub(crate) fn flush(&self) {
-        super::work::flush(&self.work);
     }
 }
 

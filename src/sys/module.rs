@@ -7,7 +7,8 @@
 
 use kernel::{bindings, ModuleMetadata};
 
-/// A module reference (`__module_get` / `module_put`).
+/// A module reference (`__module_get` or `try_module_get`, then
+/// `module_put`).
 ///
 /// # Invariants
 ///
