@@ -27,7 +27,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/
 RUSTFMT ?= rustfmt
 RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
-.PHONY: all modules clean check demo bench bench-quick profile test-host fmt fmtcheck kernel setup
+.PHONY: all modules clean check check-kasan demo bench bench-quick profile test-host fmt fmtcheck kernel setup
 
 all: modules
 
@@ -52,6 +52,9 @@ fmtcheck:
 
 check:
 	scripts/check.sh
+
+check-kasan:
+	scripts/check-kasan.sh
 
 demo:
 	scripts/demo.sh

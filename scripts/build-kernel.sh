@@ -6,9 +6,10 @@
 # $FR1_CACHE/kernel/<key>, keyed by the source package version, the fragments
 # and the toolchain versions: with nothing changed a rerun takes seconds.
 #
-# Usage: build-kernel.sh [test|bench]
+# Usage: build-kernel.sh [test|bench|kasan]
 #   test  (default) tests/config + tests/config.debug (lockdep, Rust checks)
 #   bench           tests/config + tests/config.bench (no debug options)
+#   kasan           the test kernel + tests/config.kasan (make check-kasan)
 # Prints the build directory on stdout.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +18,8 @@ variant=${1:-test}
 case $variant in
 test) frags=("$FR1_ROOT/tests/config" "$FR1_ROOT/tests/config.debug") ;;
 bench) frags=("$FR1_ROOT/tests/config" "$FR1_ROOT/tests/config.bench") ;;
-*) die "unknown variant '$variant' (test|bench)" ;;
+kasan) frags=("$FR1_ROOT/tests/config" "$FR1_ROOT/tests/config.debug" "$FR1_ROOT/tests/config.kasan") ;;
+*) die "unknown variant '$variant' (test|bench|kasan)" ;;
 esac
 for f in "${frags[@]}"; do [ -f "$f" ] || die "missing fragment $f"; done
 

@@ -8,6 +8,7 @@ FR1_KSERIES=7.3
 FR1_KSRC_PKG=linux-source-$FR1_KSERIES
 # Where setup.sh unpacks the kernel source (one directory per package version).
 FR1_SRC_DIR=$FR1_CACHE/src
+FR1_MDADM44=$FR1_CACHE/mdadm-4.4
 
 # The toolchain the kernel and the module must share (E0514 otherwise).
 # RUSTC is not exported: cargo reads it from the environment, and the host

@@ -4,8 +4,8 @@
 # Builds the guest's initramfs in two layers (the kernel unpacks concatenated
 # cpio archives in order):
 #   base.cpio  busybox-static, the real host tools the tests use (fio, mdadm,
-#              dmsetup, ...) with their shared libraries, and the kernel's
-#              modules. Cached, keyed by the kernel build and the tool list.
+#              dmsetup, ...) with their shared libraries, Debian 13's mdadm
+#              4.4 under /opt/mdadm-4.4, and the kernel's modules. Cached, keyed by the kernel build and the tool list.
 #   run.cpio   /init, the tests, ktap_helpers.sh and fr1.ko (and fr1ctl when
 #              built). Rebuilt every run; it is small.
 # Both are uncompressed: decompressing under TCG is slow.
@@ -31,7 +31,8 @@ TOOLS=(
 )
 
 key=$( { echo "$kb $kver"; cat "$kb/.done" 2>/dev/null; printf '%s\n' "${TOOLS[@]}";
-	for t in "${TOOLS[@]}"; do stat -c '%n %s %Y' "$t"; done; cat "$0"; } | sha256sum | cut -c1-16)
+	for t in "${TOOLS[@]}"; do stat -c '%n %s %Y' "$t"; done; cat "$0";
+	find "$FR1_MDADM44" -type f -printf '%P %s %T@\n' 2>/dev/null | sort; } | sha256sum | cut -c1-16)
 base=$FR1_CACHE/initramfs/base-$key.cpio
 mkdir -p "$FR1_CACHE/initramfs" "$outdir"
 
@@ -70,6 +71,10 @@ if [ ! -f "$base" ]; then
 		[ -e "$root/bin/$a" ] || [ -e "$root/sbin/$a" ] || [ -e "$root/usr/bin/$a" ] \
 			|| [ -e "$root/usr/sbin/$a" ] || ln -s busybox "$root/bin/$a"
 	done
+	# Debian 13's mdadm 4.4 with its own C library (scripts/setup.sh).
+	[ -f "$FR1_MDADM44/.done" ] || die "mdadm 4.4 missing (run scripts/setup.sh)"
+	mkdir -p "$root/opt/mdadm-4.4"
+	cp -a "$FR1_MDADM44/sbin" "$FR1_MDADM44/lib" "$root/opt/mdadm-4.4/"
 	cp -a "$kb/modroot/lib/modules/$kver" "$root/lib/modules/"
 	rm -f "$root/lib/modules/$kver"/{build,source}
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"

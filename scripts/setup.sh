@@ -17,7 +17,7 @@ PKGS=(
 	# network legs in the guest: NBD client and server, NVMe over TCP
 	nbd-client nbd-server nvme-cli
 	# tests and benchmarks on the host
-	python3 python3-venv diffutils dkms
+	python3 python3-venv diffutils dkms patchelf
 )
 
 missing=()
@@ -47,25 +47,29 @@ else
 		|| die "cargo install bindgen-cli failed"
 fi
 
-# The kernel source: Debian's linux-source-7.3, from trixie-backports (or sid),
-# fetched with a private apt state so this machine is not upgraded.
+# Debian packages of another suite, fetched with a private apt state so this
+# machine is never upgraded: papt SUITE apt-get|apt-cache ARGS...
+papt() {
+	local suite=$1 tool=$2 apt=$FR1_CACHE/apt/$1
+	shift 2
+	mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache"
+	cat >"$apt/sources.list" <<-SRC
+	deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
+	SRC
+	"$tool" -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" \
+		-o Dir::State::Status=/var/lib/dpkg/status -o APT::Get::List-Cleanup=0 \
+		-o APT::Sandbox::User=root "$@"
+}
+
+# The kernel source: Debian's linux-source-7.3, from trixie-backports (or sid).
 fetch_kernel_source() {
-	local apt=$FR1_CACHE/apt suite ver deb
-	mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$FR1_SRC_DIR"
+	local suite ver deb
+	mkdir -p "$FR1_SRC_DIR"
 	for suite in trixie-backports sid; do
-		cat >"$apt/sources.list" <<-SRC
-		deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-		SRC
-		local opts=(-o Dir::Etc::SourceList="$apt/sources.list"
-			-o Dir::Etc::SourceParts=/dev/null
-			-o Dir::State::Lists="$apt/lists"
-			-o Dir::Cache="$apt/cache"
-			-o Dir::State::Status=/var/lib/dpkg/status
-			-o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
-		mkdir -p "$apt/cache"
 		log "looking for $FR1_KSRC_PKG in $suite"
-		apt-get "${opts[@]}" update -q >/dev/null || { log "apt update of $suite failed"; continue; }
-		ver=$(apt-cache "${opts[@]}" show "$FR1_KSRC_PKG" 2>/dev/null \
+		papt "$suite" apt-get update -q >/dev/null || { log "apt update of $suite failed"; continue; }
+		ver=$(papt "$suite" apt-cache show "$FR1_KSRC_PKG" 2>/dev/null \
 			| awk '/^Version:/{print $2; exit}') || true
 		[ -n "$ver" ] || { log "$FR1_KSRC_PKG not in $suite"; continue; }
 		if [ -f "$FR1_SRC_DIR/$ver/.unpacked" ]; then
@@ -75,9 +79,10 @@ fetch_kernel_source() {
 			return 0
 		fi
 		log "downloading $FR1_KSRC_PKG $ver from $suite"
-		(cd "$apt/archives" && apt-get "${opts[@]}" download "$FR1_KSRC_PKG=$ver") \
+		local arch=$FR1_CACHE/apt/$suite/archives
+		(cd "$arch" && papt "$suite" apt-get download "$FR1_KSRC_PKG=$ver") \
 			|| die "apt-get download $FR1_KSRC_PKG=$ver failed"
-		deb=$(ls "$apt/archives/${FR1_KSRC_PKG}_"*.deb | head -n1)
+		deb=$(ls "$arch/${FR1_KSRC_PKG}_"*.deb | head -n1)
 		rm -rf "$FR1_SRC_DIR/$ver"
 		mkdir -p "$FR1_SRC_DIR/$ver/deb" "$FR1_SRC_DIR/$ver/tree"
 		dpkg -x "$deb" "$FR1_SRC_DIR/$ver/deb"
@@ -86,7 +91,7 @@ fetch_kernel_source() {
 		[ -f "$tarball" ] || die "no source tarball inside $deb"
 		log "unpacking $tarball"
 		tar -xf "$tarball" -C "$FR1_SRC_DIR/$ver/tree" --strip-components=1
-		rm -rf "$FR1_SRC_DIR/$ver/deb"
+		rm -rf "$FR1_SRC_DIR/$ver/deb" "$deb"
 		touch "$FR1_SRC_DIR/$ver/.unpacked"
 		echo "$FR1_SRC_DIR/$ver/tree" >"$FR1_SRC_DIR/current"
 		echo "$ver" >"$FR1_SRC_DIR/version"
@@ -100,6 +105,37 @@ if [ -f "$FR1_SRC_DIR/current" ] && [ -f "$(cat "$FR1_SRC_DIR/current")/../.unpa
 	log "kernel source $(cat "$FR1_SRC_DIR/version") present"
 else
 	fetch_kernel_source
+fi
+
+# Debian 13's mdadm 4.4 for the guest, beside the host's 4.2
+# (tests/vm/test_mdadm44.sh): trixie's binary with trixie's own C library,
+# relinked to find both under /opt/mdadm-4.4 (scripts/mkinitramfs.sh).
+fetch_mdadm44() {
+	local dir=$FR1_MDADM44 arch=$FR1_CACHE/apt/trixie/archives tmp p
+	log "downloading mdadm 4.4 and its libraries from trixie"
+	papt trixie apt-get update -q >/dev/null || die "apt update of trixie failed"
+	rm -rf "$dir" "$arch"/*.deb
+	for p in mdadm libc6 libudev1 libcap2; do
+		(cd "$arch" && papt trixie apt-get download "$p") || die "apt-get download $p (trixie) failed"
+	done
+	tmp=$(mktemp -d)
+	for p in "$arch"/*.deb; do dpkg -x "$p" "$tmp"; done
+	mkdir -p "$dir/sbin" "$dir/lib"
+	cp "$tmp/sbin/mdadm" "$dir/sbin/mdadm" 2>/dev/null || cp "$tmp/usr/sbin/mdadm" "$dir/sbin/mdadm"
+	cp -L "$tmp"/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libc.so.6,libudev.so.1,libcap.so.2} "$dir/lib/"
+	patchelf --set-interpreter /opt/mdadm-4.4/lib/ld-linux-x86-64.so.2 \
+		--set-rpath /opt/mdadm-4.4/lib "$dir/sbin/mdadm" || die "patchelf of mdadm 4.4 failed"
+	rm -rf "$tmp" "$arch"/*.deb
+	"$dir/lib/ld-linux-x86-64.so.2" --library-path "$dir/lib" "$dir/sbin/mdadm" --version 2>&1 \
+		| grep -q 'v4\.4' || die "the fetched mdadm is not 4.4"
+	touch "$dir/.done"
+	log "mdadm 4.4 in $dir"
+}
+
+if [ -f "$FR1_MDADM44/.done" ]; then
+	log "mdadm 4.4 present"
+else
+	fetch_mdadm44
 fi
 
 # A real mdstat parser from PyPI, to prove fr1's /proc/mdstat reads as md's

@@ -20,19 +20,24 @@ cat /proc/mdstat
 say "write 1000 scattered 4 KiB blocks (fio, crc32c verified)"
 fio --name=scatter --filename=/dev/md0 --rw=randwrite --bs=4k --size=1G --number_ios=1000 \
 	--ioengine=psync --direct=1 --verify=crc32c --verify_fatal=1 | grep -E 'IOPS|err='
-say "bitmap: $(cat /sys/block/md0/md/bitmap/bits) dirty blocks in $(cat /sys/block/md0/md/bitmap/leaves) leaves of 512 bytes = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
+dirty=$(cat /sys/block/md0/md/bitmap/bits)
+say "bitmap: $dirty dirty blocks in $(cat /sys/block/md0/md/bitmap/leaves) leaves of 512 bytes = $(cat /sys/block/md0/md/bitmap/bytes) bytes of memory"
 say "mdadm /dev/md0 --re-add /dev/vdb   (raidhotadd; resync throttled to 1 MB/s so the bar shows)"
 echo 1000 > /sys/module/fr1/parameters/speed_limit_max
 dmesg -c >/dev/null
+t0=$(cut -d' ' -f1 /proc/uptime)
 mdadm /dev/md0 --re-add /dev/vdb
 usleep 500000
 cat /proc/mdstat
 say "fr1ctl wait /dev/md0"
 fr1ctl wait /dev/md0
+t1=$(cut -d' ' -f1 /proc/uptime)
 cat /proc/mdstat
 say "dmesg: only the dirty blocks were copied"
 dmesg | grep 'fr1:'
-say "copied: $(cat /sys/block/md0/md/bitmap/resync_copied_bytes) bytes (1000 x 4096 = 4096000)"
+copied=$(cat /sys/block/md0/md/bitmap/resync_copied_bytes)
+size=$(/sbin/blockdev --getsize64 /dev/vdb)
+say "copied: $copied bytes ($dirty dirty blocks x 4096)"
 echo 200000 > /sys/module/fr1/parameters/speed_limit_max
 say "echo check > /sys/block/md0/md/sync_action"
 echo check > /sys/block/md0/md/sync_action
@@ -43,3 +48,6 @@ fr1ctl detail /dev/md0
 say "mdadm --stop /dev/md0; rmmod fr1"
 mdadm --stop /dev/md0
 rmmod fr1
+# What the user just saw, for scripts/demo.sh to print last.
+echo "# fr1-summary: /dev/vdb came back by copying its $dirty dirty blocks: $copied of its $size bytes ($(awk "BEGIN{printf \"%.2f\", 100 * $copied / $size}") %), where md raid1 without a bitmap copies all of them"
+echo "# fr1-resync-secs: $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")"
