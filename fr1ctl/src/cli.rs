@@ -2,8 +2,10 @@
 
 //! fr1ctl's command line as clap sees it: verbs, options and their help.
 //!
-//! It uses nothing but clap and std. What depends on the ABI (ioctl names,
-//! the order of members) is resolved afterwards, in `command.rs`.
+//! build.rs compiles this file too, to generate the man pages and the shell
+//! completions, so it uses nothing but clap and std. What depends on the
+//! ABI (ioctl names, the order of members) is resolved afterwards, in
+//! `command.rs`.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
