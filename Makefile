@@ -10,6 +10,8 @@
 #   make bench         fr1 vs md raid1 side by side (bench kernel); bench-quick
 #   make test-host     cargo test of the pure logic (and fr1ctl)
 #   make fmt / fmtcheck  rustfmt
+#   make install       fr1ctl, its man pages and shell completions into
+#                      $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
 #   make clean
 
 FR1_CACHE ?= $(HOME)/.cache/fr1
@@ -24,10 +26,15 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen \
 	LIBCLANG_PATH=/usr/lib/llvm-22/lib
 
+# make install: fr1ctl under $(DESTDIR)$(PREFIX).
+PREFIX ?= /usr/local
+DESTDIR ?=
+
 RUSTFMT ?= rustfmt
 RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
-.PHONY: all modules clean check check-kasan demo bench bench-quick profile test-host fmt fmtcheck kernel setup
+.PHONY: all modules clean check check-kasan demo bench bench-quick profile test-host fmt fmtcheck kernel \
+	setup install
 
 all: modules
 
@@ -67,6 +74,20 @@ bench-quick:
 
 profile:
 	scripts/profile.sh
+
+# The binary to sbin, the man pages (fr1ctl.8 and fr1ctl-VERB.8) to man8, the
+# completions to bash-completion's, zsh's and fish's standard directories.
+# fr1ctl-build.sh runs cargo build --release -p fr1ctl and says where cargo
+# put the binary and what build.rs generated.
+install:
+	@eval "$$(scripts/fr1ctl-build.sh)" && d='$(DESTDIR)$(PREFIX)' && set -x && \
+	install -d "$$d/sbin" "$$d/share/man/man8" "$$d/share/bash-completion/completions" \
+		"$$d/share/zsh/site-functions" "$$d/share/fish/vendor_completions.d" && \
+	install -m 0755 "$$bin" "$$d/sbin/fr1ctl" && \
+	install -m 0644 "$$assets"/*.8 "$$d/share/man/man8/" && \
+	install -m 0644 "$$assets/fr1ctl.bash" "$$d/share/bash-completion/completions/fr1ctl" && \
+	install -m 0644 "$$assets/_fr1ctl" "$$d/share/zsh/site-functions/_fr1ctl" && \
+	install -m 0644 "$$assets/fr1ctl.fish" "$$d/share/fish/vendor_completions.d/fr1ctl.fish"
 
 clean:
 	@test -z "$(KDIR)" || $(KMAKE) clean

@@ -5,9 +5,11 @@
 # cpio archives in order):
 #   base.cpio  busybox-static, the real host tools the tests use (fio, mdadm,
 #              dmsetup, ...) with their shared libraries, Debian 13's mdadm
-#              4.4 under /opt/mdadm-4.4, and the kernel's modules. Cached, keyed by the kernel build and the tool list.
-#   run.cpio   /init, the tests, ktap_helpers.sh and fr1.ko (and fr1ctl when
-#              built). Rebuilt every run; it is small.
+#              4.4 under /opt/mdadm-4.4, and the kernel's modules. Cached,
+#              keyed by the kernel build and the tool list.
+#   run.cpio   /init, the tests, ktap_helpers.sh and fr1.ko (and fr1ctl with
+#              its shared libraries, when built). Rebuilt every run; it is
+#              small.
 # Both are uncompressed: decompressing under TCG is slow.
 #
 # Usage: mkinitramfs.sh KBUILD OUTDIR FR1_KO
@@ -104,6 +106,13 @@ cp "$ksrc/tools/testing/selftests/kselftest/ktap_helpers.sh" "$run/tests/"
 [ -z "${FR1_EXTRA_TOOLS:-}" ] || copy_with_libs "$run" $FR1_EXTRA_TOOLS
 if [ -x "$FR1_ROOT/target/release/fr1ctl" ]; then
 	cp "$FR1_ROOT/target/release/fr1ctl" "$run/usr/bin/fr1ctl"
+	# Its shared libraries (glibc's libc and libm, libgcc_s): the base layer
+	# has them as the tools' libraries, but fr1ctl must not depend on which
+	# tools those are. The same files, so the later copy changes nothing.
+	for lib in $(ldd "$FR1_ROOT/target/release/fr1ctl" 2>/dev/null | grep -o '/[^ ]*'); do
+		mkdir -p "$run$(dirname "$lib")"
+		cp -L "$lib" "$run$lib"
+	done
 fi
 (cd "$run" && find . | cpio -o -H newc --quiet) >"$outdir/run.cpio"
 cat "$base" "$outdir/run.cpio" >"$outdir/initramfs.cpio"

@@ -4,29 +4,32 @@
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
+use rustix::fs::{major, makedev, minor, mknodat, FileType, Mode, CWD};
+use rustix::io::Errno;
+
 use crate::ioctl::Error;
 use crate::logic::abi::DevNum;
 
 /// The device number of block device `path`.
 pub(crate) fn block_dev(path: &str) -> Result<DevNum, Error> {
     let md = std::fs::metadata(path).map_err(|e| {
-        Error::os(
+        Error::io(
             format!("cannot stat {path}"),
-            e.raw_os_error().unwrap_or(libc::ENOENT),
+            &e,
             "name an existing block device",
         )
     })?;
     if !md.file_type().is_block_device() {
         return Err(Error::os(
             format!("{path} is not a block device"),
-            libc::ENOTTY,
+            Errno::NOTTY,
             "members must be block devices",
         ));
     }
     let rdev = md.rdev();
     Ok(DevNum {
-        major: libc::major(rdev),
-        minor: libc::minor(rdev),
+        major: major(rdev),
+        minor: minor(rdev),
     })
 }
 
@@ -92,29 +95,18 @@ pub(crate) fn ensure_node(path: &str) -> Result<String, Error> {
     .ok_or_else(|| {
         Error::os(
             format!("no block major for {prefix} devices"),
-            libc::ENODEV,
+            Errno::NODEV,
             "load fr1 first (modprobe fr1); /dev/frN needs fr1 without md compat",
         )
     })?;
-    let cpath = std::ffi::CString::new(path.clone()).map_err(|_| Error::usage("bad path"))?;
-    // SAFETY: `cpath` is a valid C string; mknod only reads it.
-    let ret = unsafe {
-        libc::mknod(
-            cpath.as_ptr(),
-            libc::S_IFBLK | 0o660,
-            libc::makedev(major, minor),
-        )
-    };
-    if ret < 0 {
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        return Err(Error::os(
-            format!("cannot create {path}"),
-            e,
-            "are you root?",
-        ));
-    }
+    mknodat(
+        CWD,
+        &path,
+        FileType::BlockDevice,
+        Mode::from_raw_mode(0o660),
+        makedev(major, minor),
+    )
+    .map_err(|e| Error::os(format!("cannot create {path}"), e, "are you root?"))?;
     Ok(path)
 }
 

@@ -2,9 +2,15 @@
 
 //! md ioctls on an open array node, with errors that say what to do.
 
+use std::ffi::c_void;
 use std::fmt;
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::marker::PhantomData;
+
+use rustix::io::Errno;
+use rustix::ioctl::{
+    ioctl, Getter, IntegerSetter, Ioctl, IoctlOutput, NoArg, Opcode, Setter, Updater,
+};
 
 use crate::logic::abi::{nr, MduArrayInfo, MduDiskInfo, MduParam, MduVersion};
 
@@ -12,7 +18,7 @@ use crate::logic::abi::{nr, MduArrayInfo, MduDiskInfo, MduParam, MduVersion};
 #[derive(Debug)]
 pub(crate) struct Error {
     pub(crate) what: String,
-    pub(crate) errno: Option<i32>,
+    pub(crate) errno: Option<Errno>,
     pub(crate) hint: &'static str,
 }
 
@@ -25,12 +31,17 @@ impl Error {
         }
     }
 
-    pub(crate) fn os(what: impl Into<String>, errno: i32, hint: &'static str) -> Self {
+    pub(crate) fn os(what: impl Into<String>, errno: Errno, hint: &'static str) -> Self {
         Error {
             what: what.into(),
             errno: Some(errno),
             hint,
         }
+    }
+
+    /// An error of the standard library's I/O, `EIO` if it has no errno.
+    pub(crate) fn io(what: impl Into<String>, e: &std::io::Error, hint: &'static str) -> Self {
+        Error::os(what, Errno::from_io_error(e).unwrap_or(Errno::IO), hint)
     }
 
     /// Exit status: 2 for usage errors, 1 otherwise.
@@ -44,24 +55,25 @@ impl Error {
 }
 
 /// The symbolic name of an errno.
-pub(crate) fn errno_name(e: i32) -> &'static str {
+pub(crate) fn errno_name(e: Errno) -> &'static str {
     match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EIO => "EIO",
+        Errno::PERM => "EPERM",
+        Errno::NOENT => "ENOENT",
+        Errno::NXIO => "ENXIO",
+        Errno::BADF => "EBADF",
+        Errno::NOMEM => "ENOMEM",
+        Errno::ACCESS => "EACCES",
+        Errno::FAULT => "EFAULT",
+        Errno::BUSY => "EBUSY",
+        Errno::EXIST => "EEXIST",
+        Errno::NODEV => "ENODEV",
+        Errno::INVAL => "EINVAL",
+        Errno::NOTTY => "ENOTTY",
+        Errno::NOSPC => "ENOSPC",
+        Errno::ROFS => "EROFS",
+        Errno::OPNOTSUPP => "EOPNOTSUPP",
+        Errno::IO => "EIO",
+        Errno::TIMEDOUT => "ETIMEDOUT",
         _ => "E?",
     }
 }
@@ -74,11 +86,70 @@ impl fmt::Display for Error {
                 "{}: {} ({}); {}",
                 self.what,
                 errno_name(e),
-                std::io::Error::from_raw_os_error(e),
+                std::io::Error::from(e),
                 self.hint
             ),
             None => write!(f, "{}; {}", self.what, self.hint),
         }
+    }
+}
+
+/// An md ioctl number as rustix's typed ioctls take it.
+const fn op(cmd: u32) -> Opcode {
+    cmd as Opcode
+}
+
+/// An ioctl as `fr1ctl ioctl` issues it: any number, any argument.
+pub(crate) struct RawIoctl<'a> {
+    cmd: u32,
+    arg: *mut c_void,
+    /// The value `arg` points to, if it points to one.
+    value: PhantomData<&'a mut [u8]>,
+}
+
+impl RawIoctl<'static> {
+    /// `cmd` with a plain integer argument, never dereferenced by fr1ctl:
+    /// a device number, 0, or an address the kernel must refuse (EFAULT).
+    pub(crate) fn int(cmd: u32, value: usize) -> Self {
+        RawIoctl {
+            cmd,
+            arg: std::ptr::without_provenance_mut(value),
+            value: PhantomData,
+        }
+    }
+}
+
+impl<'a> RawIoctl<'a> {
+    /// `cmd` with a pointer to `value`, which the kernel may read and write.
+    pub(crate) fn pointer<T: ?Sized>(cmd: u32, value: &'a mut T) -> Self {
+        RawIoctl {
+            cmd,
+            arg: std::ptr::from_mut(value).cast(),
+            value: PhantomData,
+        }
+    }
+}
+
+// SAFETY: The argument is an integer that is not dereferenced in user space,
+// or a pointer to a value borrowed for the call. The kernel may write the
+// value (IS_MUTATING); nothing is read back here. The caller sizes the value
+// by the command (its struct, or a buffer as large as the number's size
+// field: see `verbs::raw_ioctl`); a driver that writes more than its number
+// says would be at fault, and fr1 answers unknown numbers with ENOTTY.
+unsafe impl Ioctl for RawIoctl<'_> {
+    type Output = ();
+    const IS_MUTATING: bool = true;
+
+    fn opcode(&self) -> Opcode {
+        op(self.cmd)
+    }
+
+    fn as_ptr(&mut self) -> *mut c_void {
+        self.arg
+    }
+
+    unsafe fn output_from_ptr(_: IoctlOutput, _: *mut c_void) -> rustix::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -87,78 +158,112 @@ pub(crate) struct Array {
     file: File,
 }
 
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
 impl Array {
     pub(crate) fn open(path: &str) -> Result<Array, Error> {
         let file = File::options().read(true).open(path).map_err(|e| {
-            Error::os(
+            Error::io(
                 format!("cannot open {path}"),
-                e.raw_os_error().unwrap_or(libc::EIO),
+                &e,
                 "is fr1 loaded (modprobe fr1) and are you root?",
             )
         })?;
         Ok(Array { file })
     }
 
-    /// Issues `cmd` with a raw argument; returns the errno on failure.
-    pub(crate) fn raw(&self, cmd: u32, arg: libc::c_ulong) -> Result<(), i32> {
-        // SAFETY: An ioctl on our own open file descriptor. For commands that
-        // take a pointer, callers pass a pointer to a live value of the right
-        // size (or deliberately a bad one, which the kernel must reject).
-        let ret = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::c_ulong, arg) };
-        if ret < 0 {
-            Err(last_errno())
-        } else {
-            Ok(())
+    /// Issues an ioctl as given; returns the errno on failure.
+    pub(crate) fn raw(&self, raw: RawIoctl<'_>) -> Result<(), Errno> {
+        // SAFETY: See `impl Ioctl for RawIoctl`.
+        unsafe { ioctl(&self.file, raw) }
+    }
+
+    pub(crate) fn version(&self) -> Result<MduVersion, Errno> {
+        // SAFETY: RAID_VERSION writes an mdu_version_t.
+        unsafe {
+            ioctl(
+                &self.file,
+                Getter::<{ op(nr::RAID_VERSION) }, MduVersion>::new(),
+            )
         }
     }
 
-    fn with_ptr<T>(&self, cmd: u32, val: &mut T) -> Result<(), i32> {
-        self.raw(cmd, val as *mut T as libc::c_ulong)
+    pub(crate) fn array_info(&self) -> Result<MduArrayInfo, Errno> {
+        // SAFETY: GET_ARRAY_INFO writes an mdu_array_info_t.
+        unsafe {
+            ioctl(
+                &self.file,
+                Getter::<{ op(nr::GET_ARRAY_INFO) }, MduArrayInfo>::new(),
+            )
+        }
     }
 
-    pub(crate) fn version(&self) -> Result<MduVersion, i32> {
-        let mut v = MduVersion::default();
-        self.with_ptr(nr::RAID_VERSION, &mut v)?;
-        Ok(v)
-    }
-
-    pub(crate) fn array_info(&self) -> Result<MduArrayInfo, i32> {
-        let mut v = MduArrayInfo::default();
-        self.with_ptr(nr::GET_ARRAY_INFO, &mut v)?;
-        Ok(v)
-    }
-
-    pub(crate) fn disk_info(&self, number: i32) -> Result<MduDiskInfo, i32> {
+    pub(crate) fn disk_info(&self, number: i32) -> Result<MduDiskInfo, Errno> {
         let mut v = MduDiskInfo {
             number,
             ..Default::default()
         };
-        self.with_ptr(nr::GET_DISK_INFO, &mut v)?;
+        // SAFETY: GET_DISK_INFO reads `number` of an mdu_disk_info_t and
+        // writes the rest.
+        unsafe {
+            ioctl(
+                &self.file,
+                Updater::<{ op(nr::GET_DISK_INFO) }, MduDiskInfo>::new(&mut v),
+            )?;
+        }
         Ok(v)
     }
 
-    pub(crate) fn set_array_info(&self, info: &MduArrayInfo) -> Result<(), i32> {
-        let mut v = *info;
-        self.with_ptr(nr::SET_ARRAY_INFO, &mut v)
+    pub(crate) fn set_array_info(&self, info: &MduArrayInfo) -> Result<(), Errno> {
+        // SAFETY: SET_ARRAY_INFO reads an mdu_array_info_t.
+        unsafe {
+            ioctl(
+                &self.file,
+                Setter::<{ op(nr::SET_ARRAY_INFO) }, _>::new(*info),
+            )
+        }
     }
 
-    pub(crate) fn add_new_disk(&self, info: &MduDiskInfo) -> Result<(), i32> {
-        let mut v = *info;
-        self.with_ptr(nr::ADD_NEW_DISK, &mut v)
+    pub(crate) fn add_new_disk(&self, info: &MduDiskInfo) -> Result<(), Errno> {
+        // SAFETY: ADD_NEW_DISK reads an mdu_disk_info_t.
+        unsafe {
+            ioctl(
+                &self.file,
+                Setter::<{ op(nr::ADD_NEW_DISK) }, _>::new(*info),
+            )
+        }
     }
 
-    pub(crate) fn run(&self) -> Result<(), i32> {
-        let mut p = MduParam::default();
-        self.with_ptr(nr::RUN_ARRAY, &mut p)
+    pub(crate) fn run(&self) -> Result<(), Errno> {
+        // SAFETY: RUN_ARRAY reads an mdu_param_t (and ignores it).
+        unsafe {
+            ioctl(
+                &self.file,
+                Setter::<{ op(nr::RUN_ARRAY) }, _>::new(MduParam::default()),
+            )
+        }
     }
 
-    pub(crate) fn stop(&self) -> Result<(), i32> {
-        self.raw(nr::STOP_ARRAY, 0)
+    pub(crate) fn stop(&self) -> Result<(), Errno> {
+        // SAFETY: STOP_ARRAY takes no argument.
+        unsafe { ioctl(&self.file, NoArg::<{ op(nr::STOP_ARRAY) }>::new()) }
+    }
+
+    /// SET_DISK_FAULTY of the member `dev` (`new_encode_dev`).
+    pub(crate) fn set_faulty(&self, dev: u32) -> Result<(), Errno> {
+        self.member_op::<{ op(nr::SET_DISK_FAULTY) }>(dev)
+    }
+
+    /// HOT_REMOVE_DISK of the member `dev`.
+    pub(crate) fn hot_remove(&self, dev: u32) -> Result<(), Errno> {
+        self.member_op::<{ op(nr::HOT_REMOVE_DISK) }>(dev)
+    }
+
+    /// HOT_ADD_DISK of the device `dev`.
+    pub(crate) fn hot_add(&self, dev: u32) -> Result<(), Errno> {
+        self.member_op::<{ op(nr::HOT_ADD_DISK) }>(dev)
+    }
+
+    fn member_op<const OPCODE: Opcode>(&self, dev: u32) -> Result<(), Errno> {
+        // SAFETY: The member ioctls take a device number by value.
+        unsafe { ioctl(&self.file, IntegerSetter::<OPCODE>::new_usize(dev as usize)) }
     }
 }

@@ -5,17 +5,21 @@
 //! raidtools of old (`setfaulty`, `hotadd`, `hotremove`).
 
 mod cli;
+mod command;
 mod dev;
 mod ioctl;
 mod logic;
 mod report;
 mod sysfs;
+mod verbs;
+mod wait;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::parse(&args).and_then(|cmd| cli::run(&cmd)) {
+    // A malformed command line: clap prints the usage (exit status 2).
+    let cmd = command::parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    match verbs::run(&cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fr1ctl: {e}");

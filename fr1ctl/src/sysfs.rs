@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The array's md/ directory in sysfs (resync state, bitmap statistics).
+//! The array's md/ directory in sysfs (resync state, bitmap statistics) and
+//! the status file whose poll announces array events.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use crate::ioctl::Error;
 use crate::logic::mdstat::{self, SyncAction, SyncProgress};
@@ -21,7 +26,12 @@ pub(crate) fn read(array: &str, attr: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Parses `sync_completed` ("done / total" sectors, or "none").
+/// A numeric attribute; `None` if absent or not a number (`none`).
+pub(crate) fn read_u64(array: &str, attr: &str) -> Option<u64> {
+    read(array, attr).and_then(|v| v.parse().ok())
+}
+
+/// Parses `sync_completed` ("done / total" sectors, "delayed" or "none").
 pub(crate) fn parse_completed(s: &str) -> Option<(u64, u64)> {
     let (a, b) = s.split_once('/')?;
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
@@ -36,26 +46,77 @@ fn action_of(s: &str) -> SyncAction {
     }
 }
 
+/// The array's sync as md/ shows it at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SyncSample {
+    /// `sync_action`: idle, frozen, recover, resync, check or repair.
+    pub(crate) action: String,
+    /// `sync_completed` in sectors; `None` while the sync thread has not
+    /// counted the dirty blocks yet ("delayed") or when idle.
+    pub(crate) completed: Option<(u64, u64)>,
+    /// `sync_speed` in KiB/s (md's speed window); 0 if unknown.
+    pub(crate) speed_kib: u64,
+}
+
+impl SyncSample {
+    /// Reads the sample; `None` if the array has no md/ directory.
+    pub(crate) fn read(array: &str) -> Option<SyncSample> {
+        Some(SyncSample {
+            action: read(array, "sync_action")?,
+            completed: read(array, "sync_completed").and_then(|s| parse_completed(&s)),
+            speed_kib: read_u64(array, "sync_speed").unwrap_or(0),
+        })
+    }
+
+    /// Whether a sync is announced (anything but idle or frozen).
+    pub(crate) fn is_running(&self) -> bool {
+        self.action != "idle" && self.action != "frozen"
+    }
+
+    /// md's progress bar, as /proc/mdstat shows it, once the sync is
+    /// counted.
+    pub(crate) fn md_progress(&self) -> Option<String> {
+        if !self.is_running() {
+            return None;
+        }
+        let (done, total) = self.completed?;
+        let p = SyncProgress {
+            action: action_of(&self.action),
+            done,
+            total,
+            window_ms: 1000,
+            window_sectors: self.speed_kib * 2,
+        };
+        let mut s = String::new();
+        mdstat::write_progress(&mut s, &p).ok()?;
+        Some(s)
+    }
+
+    /// The line `fr1ctl wait` prints when stdout is not a terminal: md's
+    /// progress bar, or `ACTION=DELAYED` while the sync is not counted yet
+    /// (as mdstat's `resync=DELAYED`).
+    pub(crate) fn plain_line(&self) -> String {
+        self.md_progress()
+            .unwrap_or_else(|| format!("{}=DELAYED", self.action))
+    }
+
+    /// Bytes the sync has yet to copy (the dirty blocks left).
+    pub(crate) fn left_bytes(&self) -> Option<u64> {
+        self.completed
+            .map(|(done, total)| total.saturating_sub(done) * 512)
+    }
+
+    /// The time left at md's current speed.
+    pub(crate) fn eta(&self) -> Option<Duration> {
+        let left = self.left_bytes()?;
+        let rate = self.speed_kib.checked_mul(1024).filter(|&r| r > 0)?;
+        Some(Duration::from_secs(left.div_ceil(rate)))
+    }
+}
+
 /// md's progress bar for the array's running sync, if one runs.
 pub(crate) fn progress_line(array: &str) -> Option<String> {
-    let action = read(array, "sync_action")?;
-    if action == "idle" || action == "frozen" {
-        return None;
-    }
-    let (done, total) = parse_completed(&read(array, "sync_completed")?)?;
-    let speed: u64 = read(array, "sync_speed")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let p = SyncProgress {
-        action: action_of(&action),
-        done,
-        total,
-        window_ms: 1000,
-        window_sectors: speed * 2,
-    };
-    let mut s = String::new();
-    mdstat::write_progress(&mut s, &p).ok()?;
-    Some(s)
+    SyncSample::read(array)?.md_progress()
 }
 
 /// Why an array with no sync announced is not in sync, if it is not: the
@@ -67,9 +128,7 @@ pub(crate) fn progress_line(array: &str) -> Option<String> {
 /// no sync will bring it there by itself.
 pub(crate) fn not_in_sync(array: &str) -> Option<String> {
     let action = read(array, "sync_action").unwrap_or_default();
-    let degraded: u64 = read(array, "degraded")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let degraded = read_u64(array, "degraded").unwrap_or(0);
     if read(array, "resync_start").is_some_and(|s| s != "none") {
         return Some(if action == "frozen" {
             "the initial resync waits: sync_action is frozen (write idle to resume)".into()
@@ -121,151 +180,42 @@ pub(crate) fn not_in_sync(array: &str) -> Option<String> {
     Some(format!("degraded {degraded}: {}", why.join("; ")))
 }
 
-/// `fr1ctl wait`: shows the progress bar while a sync is announced, then
-/// succeeds only if every member is in sync. A member that failed, a
-/// recovery that stopped, a frozen sync or a degraded array with nothing to
-/// recover is an error naming the reason (exit status 1).
-pub(crate) fn wait(array: &str, timeout: Duration) -> Result<(), Error> {
-    if read(array, "sync_action").is_none() {
-        return Err(Error::os(
-            format!("{array} has no md/ directory"),
-            libc::ENODEV,
-            "is it an fr1 array?",
-        ));
-    }
-    let start = Instant::now();
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(1) } == 1;
-    let mut last = String::new();
-    // Without a status file (not expected) fall back to polling sysfs.
-    let mut watch = StatusWatch::open().ok();
-    loop {
-        // Re-arm before looking, so an event in between is not missed.
-        if let Some(w) = watch.as_mut() {
-            w.arm();
-        }
-        let Some(action) = read(array, "sync_action") else {
-            return Err(Error::os(
-                format!("{array} went away while waiting"),
-                libc::ENODEV,
-                "was it stopped?",
-            ));
-        };
-        if action == "idle" || action == "frozen" {
-            if tty && !last.is_empty() {
-                println!();
-            }
-            return match not_in_sync(array) {
-                None => {
-                    println!("fr1ctl: {array}: in sync");
-                    Ok(())
-                }
-                Some(why) => Err(Error::os(
-                    format!("{array} is not in sync: {why}"),
-                    libc::EIO,
-                    "fr1ctl detail shows each member; add, re-add or replace the member",
-                )),
-            };
-        }
-        let line = progress_line(array).unwrap_or_else(|| format!("{action}=DELAYED"));
-        if tty {
-            print!("\r{line}");
-            let _ = std::io::stdout().flush();
-        } else if line != last {
-            println!("{line}");
-        }
-        last = line;
-        if start.elapsed() > timeout {
-            return Err(Error::os(
-                format!("{array}: still syncing after {timeout:?}"),
-                libc::ETIMEDOUT,
-                "check dmesg",
-            ));
-        }
-        // Woken by the array's events (md's mdstat poll); the timeout only
-        // refreshes the progress bar.
-        let tick = Duration::from_millis(if tty { 200 } else { 1000 });
-        match watch.as_mut() {
-            Some(w) => w.wait(tick),
-            None => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-/// The status file, polled for array events (POLLPRI, as md's mdstat).
-struct StatusWatch {
-    file: std::fs::File,
+/// The status file, polled for array events (POLLPRI, as md's mdstat):
+/// fr1's own, or /proc/mdstat when fr1 has md's identity.
+pub(crate) struct StatusWatch {
+    pub(crate) path: &'static str,
+    file: File,
 }
 
 impl StatusWatch {
-    fn open() -> std::io::Result<StatusWatch> {
+    /// Opens the status file.
+    pub(crate) fn open() -> Result<StatusWatch, Error> {
         let path = ["/proc/fr1stat", "/proc/mdstat"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
-            .ok_or(std::io::ErrorKind::NotFound)?;
-        Ok(StatusWatch {
-            file: std::fs::File::open(path)?,
-        })
+            .ok_or_else(|| Error::os("no status file", Errno::NOENT, "load fr1 first"))?;
+        let file = File::open(path)
+            .map_err(|e| Error::io(format!("cannot open {path}"), &e, "load fr1 first"))?;
+        Ok(StatusWatch { path, file })
     }
 
     /// Reads the file: the reader has now seen every event so far.
-    fn arm(&mut self) {
-        use std::io::{Read, Seek};
+    pub(crate) fn arm(&mut self) {
         let mut text = String::new();
-        let _ = self.file.seek(std::io::SeekFrom::Start(0));
+        let _ = self.file.seek(SeekFrom::Start(0));
         let _ = self.file.read_to_string(&mut text);
     }
 
-    /// Sleeps until the next event or `timeout`.
-    fn wait(&mut self, timeout: Duration) {
-        use std::os::fd::AsRawFd;
-        let mut pfd = libc::pollfd {
-            fd: self.file.as_raw_fd(),
-            events: libc::POLLPRI,
-            revents: 0,
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: One valid pollfd for an open file.
-        unsafe { libc::poll(&mut pfd, 1, ms) };
-    }
-}
-
-/// Waits for the next array event: md's status file turns POLLPRI when an
-/// array changes (what `mdadm --monitor` sleeps on).
-pub(crate) fn next_event(secs: u64) -> Result<(), Error> {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-    let path = ["/proc/mdstat", "/proc/fr1stat"]
-        .into_iter()
-        .rev()
-        .find(|p| std::path::Path::new(p).exists())
-        .ok_or_else(|| Error::os("no status file", libc::ENOENT, "load fr1 first"))?;
-    let mut f = std::fs::File::open(path).map_err(|e| {
-        Error::os(
-            format!("cannot open {path}"),
-            e.raw_os_error().unwrap_or(libc::EIO),
-            "load fr1 first",
-        )
-    })?;
-    let mut text = String::new();
-    let _ = f.read_to_string(&mut text);
-    let mut pfd = libc::pollfd {
-        fd: f.as_raw_fd(),
-        events: libc::POLLPRI,
-        revents: 0,
-    };
-    let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
-    // SAFETY: One valid pollfd for an open file.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n > 0 && pfd.revents & (libc::POLLPRI | libc::POLLERR) != 0 {
-        println!("event");
-        Ok(())
-    } else {
-        Err(Error::os(
-            format!("no event on {path} within {secs}s"),
-            libc::ETIMEDOUT,
-            "nothing changed",
-        ))
+    /// Sleeps until the next event or `timeout`; returns whether an event
+    /// came.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> bool {
+        let mut fds = [PollFd::new(&self.file, PollFlags::PRI)];
+        let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0)
+            && fds[0].revents().intersects(PollFlags::PRI | PollFlags::ERR)
     }
 }
 
@@ -277,7 +227,49 @@ mod tests {
     fn completed_and_paths() {
         assert_eq!(parse_completed("2048 / 131072"), Some((2048, 131072)));
         assert_eq!(parse_completed("none"), None);
+        assert_eq!(parse_completed("delayed"), None);
         assert_eq!(md_dir("/dev/md0"), "/sys/block/md0/md");
         assert_eq!(md_dir("fr3"), "/sys/block/fr3/md");
+    }
+
+    fn sample(action: &str, completed: Option<(u64, u64)>, speed_kib: u64) -> SyncSample {
+        SyncSample {
+            action: action.into(),
+            completed,
+            speed_kib,
+        }
+    }
+
+    /// What `fr1ctl wait` prints when stdout is not a terminal, line by
+    /// line: md's progress line while the sync runs, ACTION=DELAYED before
+    /// it is counted.
+    #[test]
+    fn plain_progress_lines() {
+        assert_eq!(
+            sample("recover", Some((11008, 39936)), 5504).plain_line(),
+            "[=====>...............]  recovery = 25.0% (5504/19968) finish=0.0min speed=5504K/sec"
+        );
+        assert_eq!(
+            sample("resync", Some((0, 2097152)), 0).plain_line(),
+            "[>....................]  resync =  0.0% (0/1048576) finish=1092.2min speed=0K/sec"
+        );
+        assert_eq!(
+            sample("check", Some((1048576, 2097152)), 1024).plain_line(),
+            "[=========>...........]  check = 49.9% (524288/1048576) finish=8.4min speed=1024K/sec"
+        );
+        assert_eq!(sample("recover", None, 0).plain_line(), "recover=DELAYED");
+        assert_eq!(sample("resync", None, 0).plain_line(), "resync=DELAYED");
+    }
+
+    #[test]
+    fn left_and_eta() {
+        let s = sample("recover", Some((2048, 6144)), 1024);
+        assert_eq!(s.left_bytes(), Some(2 << 20));
+        assert_eq!(s.eta(), Some(Duration::from_secs(2)));
+        assert_eq!(sample("recover", Some((0, 6144)), 0).eta(), None);
+        assert_eq!(sample("recover", None, 1024).left_bytes(), None);
+        assert!(!sample("idle", None, 0).is_running());
+        assert!(!sample("frozen", None, 0).is_running());
+        assert_eq!(sample("idle", Some((1, 2)), 0).md_progress(), None);
     }
 }
