@@ -108,6 +108,14 @@ elif [ -f "$cap" ]; then
 	passed=$((passed + ${pp:-0})) failed=$((failed + ${pf:-1}))
 fi
 
+step "fr1ctl --json (host json parser, on the VM's captures)"
+if [ -f "$cap" ]; then
+	python3 tests/host/fr1ctl_json.py "$cap" >out/fr1ctl-json.log 2>&1 || true
+	grep -E '^(ok|FAIL)' out/fr1ctl-json.log || true
+	read -r jp jf < <(tail -n1 out/fr1ctl-json.log) || true
+	passed=$((passed + ${jp:-0})) failed=$((failed + ${jf:-1}))
+fi
+
 step done
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 [ "$failed" = 0 ]

@@ -59,9 +59,6 @@ if [ ! -f "$base" ]; then
 	trap 'rm -rf "$root"' EXIT
 	chmod 755 "$root"
 	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,mnt,lib/modules}
-	# The kernel opens /dev/console for init before devtmpfs is mounted.
-	mknod -m 600 "$root/dev/console" c 5 1
-	mknod -m 666 "$root/dev/null" c 1 3
 	# Real tools first: busybox applets only fill the gaps (a symlink
 	# created first would make cp overwrite busybox through it).
 	copy_with_libs "$root" "${TOOLS[@]}"
@@ -82,7 +79,12 @@ if [ ! -f "$base" ]; then
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 	echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/sh' >>"$root/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-	(cd "$root" && find . | cpio -o -H newc --quiet) >"$base.tmp"
+	# The kernel opens /dev/console for init before devtmpfs is mounted:
+	# the device nodes come from the kernel's own gen_init_cpio, so no
+	# mknod (and no root) is needed. Every file is root's in the guest.
+	printf '%s\n' 'dir /dev 0755 0 0' 'nod /dev/console 0600 0 0 c 5 1' 'nod /dev/null 0666 0 0 c 1 3' \
+		| "$kb/usr/gen_init_cpio" - >"$base.tmp"
+	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) >>"$base.tmp"
 	mv "$base.tmp" "$base"
 	rm -rf "$root"
 	trap - EXIT
@@ -114,6 +116,6 @@ if [ -x "$FR1_ROOT/target/release/fr1ctl" ]; then
 		cp -L "$lib" "$run$lib"
 	done
 fi
-(cd "$run" && find . | cpio -o -H newc --quiet) >"$outdir/run.cpio"
+(cd "$run" && find . | cpio -o -H newc -R 0:0 --quiet) >"$outdir/run.cpio"
 cat "$base" "$outdir/run.cpio" >"$outdir/initramfs.cpio"
 rm -f "$outdir/run.cpio"

@@ -3,7 +3,10 @@
 #
 # Installs everything fr1 needs on Debian 12, from Debian's packages and
 # crates.io only. Idempotent: a second run only checks and takes seconds.
-# Run as root.
+# `make demo` and `make check` run it first. Only apt-get install needs
+# root: as root it runs directly, otherwise through sudo; everything else
+# (bindgen, the kernel source, mdadm 4.4, the venv) lands in the user's
+# $FR1_CACHE and ~/.cargo.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -25,12 +28,16 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	[ "$(id -u)" = 0 ] || die "run as root to install: ${missing[*]}"
+	asroot=()
+	if [ "$(id -u)" != 0 ]; then
+		command -v sudo >/dev/null || die "to install ${missing[*]}: run as root, or install sudo"
+		asroot=(sudo DEBIAN_FRONTEND=noninteractive)
+	fi
 	log "installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q || die "apt-get update failed"
+	"${asroot[@]}" apt-get update -q || die "apt-get update failed"
 	# --no-upgrade: never touch packages that are already installed.
-	apt-get install -y -q --no-install-recommends --no-upgrade "${missing[@]}" \
+	"${asroot[@]}" apt-get install -y -q --no-install-recommends --no-upgrade "${missing[@]}" \
 		|| die "apt-get install failed for: ${missing[*]}"
 else
 	log "Debian packages: all ${#PKGS[@]} present"

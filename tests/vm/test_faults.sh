@@ -19,6 +19,10 @@ sz=$(blockdev --getsz /dev/vdb)
 dmsetup create leg1 --table "0 $sz linear /dev/vdb 0"
 leg1=$(dmsetup info -c -o blkdevname --noheadings leg1)
 check "build md0 on vda + dm(vdb)" fr1ctl build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/mapper/leg1
+# No probing (md's manual behaviour): the failed leg stays in its slot as
+# (F) however long fio runs; with probes it would be let go after
+# LET_GO_PROBES unanswered ones (test_network_legs.sh tests that).
+echo 0 > /sys/block/md0/md/fr1_probe_ms
 FIO_W="--name=w --filename=/dev/md0 --size=32M --rw=randwrite --bs=4k --iodepth=16 --ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1"
 fio $FIO_W --verify_backlog=512 >/tmp/fio1.out 2>&1 &
 fio_pid=$!

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Captures /proc/mdstat in every state a monitor meets (clean, degraded,
 # recovering with progress, check) for the host to parse with a real mdstat
-# parser from PyPI (tests/host/mdstat_parsers.py).
+# parser from PyPI (tests/host/mdstat_parsers.py), and fr1ctl's --json output
+# in the same states for the host's json parser (tests/host/fr1ctl_json.py).
 # fr1-disks: 2 64M
 # fr1-timeout: 240
 . /tests/lib.sh
@@ -10,7 +11,10 @@
 ktap_print_header
 ktap_set_plan 4
 
-capture() { echo "# mdstat-capture: $1"; cat /proc/mdstat; echo "# mdstat-capture-end"; }
+capture() {
+	echo "# mdstat-capture: $1"; cat /proc/mdstat; echo "# mdstat-capture-end"
+	echo "# json-capture: detail $1"; fr1ctl detail /dev/md0 --json; echo; echo "# json-capture-end"
+}
 M=/sys/block/md0/md
 
 modprobe fr1
@@ -27,7 +31,7 @@ usleep 300000
 check "recovering" grep -q "recovery =" /proc/mdstat
 capture recovering
 echo 200000 > /sys/module/fr1/parameters/speed_limit_max
-fr1ctl wait /dev/md0 >/dev/null
+echo "# json-capture: wait"; fr1ctl wait /dev/md0 --json; echo; echo "# json-capture-end"
 echo 100 > /sys/module/fr1/parameters/speed_limit_max
 echo check > $M/sync_action
 usleep 300000
