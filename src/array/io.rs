@@ -584,6 +584,9 @@ impl Array {
         // landed between the read and the rewrite would otherwise be
         // overwritten on the failed member by the older data.
         let frozen = self.freeze();
+        // A member past `md/max_read_errors` is failed and read around, not
+        // rewritten (md's exceed_read_errors); the last in-sync one stays.
+        let repair = !self.exceeds_read_errors(failed_slot);
         let status = loop {
             let Some(slot) = self.choose_read(sector, sectors, tried, false) else {
                 pr_err!(
@@ -601,13 +604,51 @@ impl Array {
             let ok = self.bioset.clone_sync(master, &member).submit_wait();
             drop(member);
             if ok {
-                self.rewrite(&frozen, failed_slot, master, sector, sectors);
+                if repair {
+                    self.rewrite(&frozen, failed_slot, master, sector, sectors);
+                }
                 break Status::OK;
             }
         };
         drop(frozen);
         done.end(status);
         self.end_master();
+    }
+
+    /// Counts one read error against `slot`'s member (decayed since its
+    /// last one, `logic::readerrors`); past `md/max_read_errors` the member
+    /// is failed (unless it is the last in-sync one) and true returned.
+    /// Process context: only the retry worker counts, one read at a time.
+    fn exceeds_read_errors(&self, slot: u32) -> bool {
+        use crate::logic::readerrors;
+        let s = &self.slot[slot as usize];
+        let now = crate::sys::time::monotonic_ns();
+        let last = s.last_read_error_ns.swap(now, Ordering::Relaxed);
+        let count = readerrors::decayed(
+            s.read_errors.load(Ordering::Relaxed),
+            now.saturating_sub(last),
+        );
+        let max = self.max_read_errors.load(Ordering::Relaxed);
+        let (count, over) = readerrors::record(count, max);
+        s.read_errors.store(count, Ordering::Relaxed);
+        if over {
+            let name = self.slot_name(slot);
+            pr_notice!(
+                "{}: {}: Raid device exceeded read_error threshold [cur {}:max {}]\n",
+                self.name_str(),
+                name.as_str(),
+                count,
+                max
+            );
+            // Not probed for an automatic re-add: its reads answer, so a
+            // probe would bring it back; the admin decides (md's rule).
+            match self.fail_slot_as(slot, "exceeded read_error threshold", false) {
+                Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty) => {}
+                // md keeps the last copy too; it is still repaired.
+                Err(FailError::LastInSync) => return false,
+            }
+        }
+        over
     }
 
     /// Writes the data just read into `master` over `slot`'s failed range,

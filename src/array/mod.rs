@@ -145,6 +145,10 @@ pub(crate) struct Array {
     /// `md/fr1_stall_ms`: a leg whose oldest behind write is this old fails
     /// (0: never; `array/probe.rs`).
     stall_ms: AtomicU32,
+    /// `md/max_read_errors` (md's name and default): a member whose decayed
+    /// read error count exceeds it is failed, not repaired
+    /// (`logic::readerrors`).
+    max_read_errors: AtomicU32,
     #[pin]
     watch_work: DelayedWork<Array, { probe::WATCH_WORK }>,
     #[pin]
@@ -239,6 +243,7 @@ impl Array {
                 probe_ms: AtomicU32::new(probe::DEFAULT_PROBE_MS),
                 probe_work <- new_delayed_work!("fr1::probe_work"),
                 stall_ms: AtomicU32::new(probe::DEFAULT_STALL_MS),
+                max_read_errors: AtomicU32::new(crate::logic::readerrors::DEFAULT_MAX_READ_ERRORS),
                 watch_work <- new_delayed_work!("fr1::watch_work"),
                 retry: FinishedStack::new(),
                 retry_work <- new_work!("fr1::retry_work"),
@@ -358,8 +363,7 @@ impl Array {
         let s = &self.slot[nd.slot as usize];
         s.desc_nr.store(nd.desc_nr, Ordering::Relaxed);
         s.next_seq.store(0, Ordering::Relaxed);
-        s.behind.reset();
-        s.probing.store(false, Ordering::Relaxed);
+        s.new_member();
         // Empty (PRESENT clear, checked above under `config`).
         s.member.install(member).map_err(|_| EBUSY)?;
         if let Err(e) = self.update_state(|st| st.attach(nd.slot, nd.in_sync, nd.write_mostly)) {

@@ -214,8 +214,7 @@ impl Array {
             unsafe { bm.set_all() };
         }
         s.desc_nr.store(slot, Ordering::Relaxed);
-        s.behind.reset();
-        s.probing.store(false, Ordering::Relaxed);
+        s.new_member();
         // Empty: `slot` was chosen free under `config`.
         let installed = s.member.install(member);
         let installed_ok = installed.is_ok();

@@ -39,6 +39,11 @@ pub(super) struct Slot {
     pub(super) desc_nr: AtomicU32,
     /// Read errors corrected by rewriting (md's `dev-*/errors`).
     pub(super) corrected: AtomicU32,
+    /// Read errors counted against the member, decayed
+    /// (`logic::readerrors`; md's `rdev->read_errors`).
+    pub(super) read_errors: AtomicU32,
+    /// When the member's last read error was counted (monotonic ns).
+    pub(super) last_read_error_ns: AtomicU64,
     /// The device that last held the slot (kernel `dev_t`, 0: none): a
     /// re-add of it may resync incrementally.
     pub(super) saved_dev: AtomicU32,
@@ -67,6 +72,8 @@ impl Slot {
             next_seq: AtomicU64::new(0),
             desc_nr: AtomicU32::new(0),
             corrected: AtomicU32::new(0),
+            read_errors: AtomicU32::new(0),
+            last_read_error_ns: AtomicU64::new(0),
             saved_dev: AtomicU32::new(0),
             tracking: AtomicBool::new(false),
             behind: super::behind::SlotBehind::new(),
@@ -75,6 +82,17 @@ impl Slot {
             probe_fails: AtomicU32::new(0),
             saved_write_mostly: AtomicBool::new(false),
         }
+    }
+}
+
+impl Slot {
+    /// A member is being installed (under `config`, the slot empty): what
+    /// md keeps per member device starts afresh.
+    pub(super) fn new_member(&self) {
+        self.behind.reset();
+        self.probing.store(false, Ordering::Relaxed);
+        self.corrected.store(0, Ordering::Relaxed);
+        self.read_errors.store(0, Ordering::Relaxed);
     }
 }
 

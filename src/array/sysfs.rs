@@ -41,6 +41,7 @@ attr_table!(
     BehindMaxMs = c"fr1_behind_max_ms", RW;
     ProbeMs = c"fr1_probe_ms", RW;
     StallMs = c"fr1_stall_ms", RW;
+    MaxReadErrors = c"max_read_errors", RW;
 });
 
 attr_table!(
@@ -240,6 +241,7 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         Some(MdAttr::BehindMaxMs) => writeln!(w, "{}", a.behind.max_ms.load(Ordering::Relaxed)),
         Some(MdAttr::ProbeMs) => writeln!(w, "{}", a.probe_ms.load(Ordering::Relaxed)),
         Some(MdAttr::StallMs) => writeln!(w, "{}", a.stall_ms.load(Ordering::Relaxed)),
+        Some(MdAttr::MaxReadErrors) => writeln!(w, "{}", a.max_read_errors.load(Ordering::Relaxed)),
         _ => Err(fmt::Error),
     }
 }
@@ -277,6 +279,12 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
             let v = text.parse::<u32>().map_err(|_| EINVAL)?;
             a.stall_ms.store(v, Ordering::Relaxed);
             a.queue_watch();
+            Ok(())
+        }
+        // md's max_corrected_read_errors_store: any unsigned int.
+        Some(MdAttr::MaxReadErrors) => {
+            let v = text.parse::<u32>().map_err(|_| EINVAL)?;
+            a.max_read_errors.store(v, Ordering::Relaxed);
             Ok(())
         }
         _ => Err(EINVAL),

@@ -8,7 +8,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 15
 
 modprobe fr1
 modprobe dm-flakey
@@ -61,6 +61,22 @@ check "dmesg: read error redirected and corrected" sh -c \
 check "bad blocks rewritten (dm-dust dropped them)" sh -c \
 	'{ dmsetup message dust1 0 countbadblocks; dmesg | tail -n 3; } 2>&1 | grep -q "countbadblocks: 0 badblock(s) found"'
 check "member still in sync after repair" sh -c 'grep -A1 "^md2" /proc/mdstat | grep -q "\[2/2\] \[UU\]"'
+M2=/sys/block/md2/md
+check "dev-*/errors counts the 2 corrected reads; max_read_errors is md's 20" sh -c \
+	"[ \$(cat $M2/dev-$dust/errors) = 2 ] && [ \$(cat $M2/max_read_errors) = 20 ]"
+check "max_read_errors takes md's unsigned int only" sh -c \
+	"! echo -1 > $M2/max_read_errors && ! echo x > $M2/max_read_errors && echo 2 > $M2/max_read_errors && [ \$(cat $M2/max_read_errors) = 2 ]"
+# A third read error (two counted, not decayed within the hour) is past the
+# maximum: the member fails and is read around, not rewritten.
+dmsetup message dust1 0 addbadblock 3000
+check "past max_read_errors the member fails and the read still returns the good data" sh -c \
+	'/bin/dd if=/dev/md2 bs=512 count=16384 iflag=direct 2>/dev/null | /usr/bin/cmp -n 8388608 - /dev/vdc &&
+	 grep -A1 "^md2" /proc/mdstat | grep -q "\[2/1\] \[U_\]"'
+check "dmesg: threshold [cur 3:max 2]; the block not rewritten; not probed" sh -c \
+	"dmesg | grep -q 'md2: $dust: Raid device exceeded read_error threshold \[cur 3:max 2\]' &&
+	 dmesg | grep -q 'md2: $dust faulty (exceeded read_error threshold)' &&
+	 { dmsetup message dust1 0 countbadblocks; dmesg | tail -n 3; } 2>&1 | grep -q 'countbadblocks: 1 badblock(s) found' &&
+	 [ \$(cat $M2/dev-$dust/state) = faulty ]"
 fr1ctl stop /dev/md2 >/dev/null 2>&1
 dmsetup remove dust1
 ktap_finished
