@@ -20,7 +20,7 @@ make -s KDIR="$kb" modules >out/kasan/module-build.log 2>&1 || { tail -n 40 out/
 cp fr1.ko out/kasan/fr1.ko
 rm -f fr1.ko src/fr1_main.o
 cargo build --release -p fr1ctl --color never >out/kasan/fr1ctl-build.log 2>&1 || die "fr1ctl does not build"
-list=${FR1_TESTS:-"test_data_path.sh test_faults.sh test_resync.sh test_resync_faults.sh test_read_repair_race.sh test_write_behind.sh test_stop_stalled_leg.sh"}
+list=${FR1_TESTS:-"test_data_path.sh test_faults.sh test_resync.sh test_resync_faults.sh test_read_repair_race.sh test_write_behind.sh test_member_states.sh test_ioctl_errors.sh"}
 tests=()
 for t in $list; do tests+=("tests/vm/$t"); done
 scripts/vm.sh -k "$kb" -m out/kasan/fr1.ko -o out/kasan/vm "${tests[@]}" || true

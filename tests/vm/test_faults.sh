@@ -71,7 +71,7 @@ check "max_read_errors takes md's unsigned int only" sh -c \
 dmsetup message dust1 0 addbadblock 3000
 check "past max_read_errors the member fails and the read still returns the good data" sh -c \
 	'/bin/dd if=/dev/md2 bs=512 count=16384 iflag=direct 2>/dev/null | /usr/bin/cmp -n 8388608 - /dev/vdc &&
-	 grep -A1 "^md2" /proc/mdstat | grep -q "\[2/1\] \[U_\]"'
+	 grep -A1 "^md2" /proc/mdstat | grep -q "\[2/1\] \[_U\]"'
 check "dmesg: threshold [cur 3:max 2]; the block not rewritten; not probed" sh -c \
 	"dmesg | grep -q 'md2: $dust: Raid device exceeded read_error threshold \[cur 3:max 2\]' &&
 	 dmesg | grep -q 'md2: $dust faulty (exceeded read_error threshold)' &&
