@@ -18,4 +18,4 @@ grep -q '^# fr1-exit: 0' "$r" || die "the demo failed (see out/demo/demo/console
 # The two lines that say what was just shown.
 echo
 sed -n 's/^# fr1-summary: //p' "$r"
-echo "The copy took $(sed -n 's/^# fr1-resync-secs: //p' "$r") s (throttled to 1 MB/s so the bar shows); this make demo took $(( $(date +%s) - t0 )) s, set-up and kernel build included."
+echo "The copy took $(sed -n 's/^# fr1-resync-secs: //p' "$r") s (throttled to 1 MB/s so the bar shows); the whole make demo took $(( $(date +%s) - t0 )) s (set-up, builds and VM boot included)."

@@ -10,20 +10,7 @@ import json
 import subprocess
 import sys
 
-
-def captures(path):
-    """Yields (name, text) for every '# json-capture: NAME' block."""
-    name, lines = None, []
-    with open(path) as fp:
-        for raw in fp:
-            line = raw.rstrip("\r\n")
-            if line.startswith("# json-capture: "):
-                name, lines = line.split(": ", 1)[1], []
-            elif line == "# json-capture-end" and name:
-                yield name, "\n".join(lines).strip()
-                name = None
-            elif name is not None:
-                lines.append(line)
+from captures import captures
 
 
 def member_states(doc):
@@ -45,7 +32,8 @@ EXPECT = {
 def main(path):
     passed = failed = 0
     seen = set()
-    for name, text in captures(path):
+    for name, lines in captures(path, "json"):
+        text = "\n".join(lines).strip()
         seen.add(name)
         tool = subprocess.run([sys.executable, "-m", "json.tool"], input=text, capture_output=True, text=True)
         try:

@@ -7,22 +7,12 @@ with "<passed> <failed>"."""
 
 import sys
 
+from captures import captures
+
+
 import mdstat
 
 
-def captures(path):
-    """Yields (name, lines) for every '# mdstat-capture: NAME' block."""
-    name, lines = None, []
-    with open(path) as fp:
-        for raw in fp:
-            line = raw.rstrip("\r\n")
-            if line.startswith("# mdstat-capture: "):
-                name, lines = line.split(": ", 1)[1], []
-            elif line == "# mdstat-capture-end" and name:
-                yield name, lines
-                name = None
-            elif name is not None:
-                lines.append(line)
 
 
 def expect(name, parsed):
@@ -58,7 +48,7 @@ def expect(name, parsed):
 def main():
     passed = failed = 0
     seen = set()
-    for name, lines in captures(sys.argv[1]):
+    for name, lines in captures(sys.argv[1], "mdstat"):
         seen.add(name)
         try:
             expect(name, mdstat.parse_lines(list(lines)))
