@@ -7,12 +7,9 @@ with "<passed> <failed>"."""
 
 import sys
 
-from captures import captures
-
-
 import mdstat
 
-
+from captures import captures
 
 
 def expect(name, parsed):
