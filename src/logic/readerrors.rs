@@ -50,14 +50,14 @@ mod tests {
 
     #[test]
     fn md_fails_past_the_maximum_not_at_it() {
-        let (mut c, mut over) = (0, false);
+        let mut c = 0;
         for _ in 0..DEFAULT_MAX_READ_ERRORS {
+            let over;
             (c, over) = record(c, DEFAULT_MAX_READ_ERRORS);
             assert!(!over);
         }
         assert_eq!(c, 20);
-        (c, over) = record(c, DEFAULT_MAX_READ_ERRORS);
-        assert!(over && c == 21);
+        assert_eq!(record(c, DEFAULT_MAX_READ_ERRORS), (21, true));
         assert_eq!(record(0, 0), (1, true));
         assert_eq!(record(u32::MAX, u32::MAX), (u32::MAX, false));
     }
