@@ -584,9 +584,10 @@ impl Array {
         // landed between the read and the rewrite would otherwise be
         // overwritten on the failed member by the older data.
         let frozen = self.freeze();
-        // A member past `md/max_read_errors` is failed and read around, not
-        // rewritten (md's exceed_read_errors); the last in-sync one stays.
-        let repair = !self.exceeds_read_errors(failed_slot);
+        // A member past `md/max_read_errors` is failed (md's
+        // exceed_read_errors): the read is served around it and the rewrite
+        // below finds it no longer writable.
+        self.count_read_error(failed_slot);
         let status = loop {
             let Some(slot) = self.choose_read(sector, sectors, tried, false) else {
                 pr_err!(
@@ -604,9 +605,7 @@ impl Array {
             let ok = self.bioset.clone_sync(master, &member).submit_wait();
             drop(member);
             if ok {
-                if repair {
-                    self.rewrite(&frozen, failed_slot, master, sector, sectors);
-                }
+                self.rewrite(&frozen, failed_slot, master, sector, sectors);
                 break Status::OK;
             }
         };
@@ -617,10 +616,18 @@ impl Array {
 
     /// Counts one read error against `slot`'s member (decayed since its
     /// last one, `logic::readerrors`); past `md/max_read_errors` the member
-    /// is failed (unless it is the last in-sync one) and true returned.
-    /// Process context: only the retry worker counts, one read at a time.
-    fn exceeds_read_errors(&self, slot: u32) -> bool {
+    /// is failed and not probed (its reads answer: a probe would bring it
+    /// back; the admin decides, md's rule). Only an in-sync member counts:
+    /// the queued errors of one that already failed (a brownout fails every
+    /// read in flight) change nothing, as md_error on a faulty rdev. The
+    /// last in-sync member is kept (`fail_slot` refuses), and the read then
+    /// fails as in md, no other copy being there. Process context: only the
+    /// retry worker counts, under the freeze, as `Slot::new_member` resets.
+    fn count_read_error(&self, slot: u32) {
         use crate::logic::readerrors;
+        if !self.state().readable(slot) {
+            return;
+        }
         let s = &self.slot[slot as usize];
         let now = crate::sys::time::monotonic_ns();
         let last = s.last_read_error_ns.swap(now, Ordering::Relaxed);
@@ -640,15 +647,8 @@ impl Array {
                 count,
                 max
             );
-            // Not probed for an automatic re-add: its reads answer, so a
-            // probe would bring it back; the admin decides (md's rule).
-            match self.fail_slot_as(slot, "exceeded read_error threshold", false) {
-                Ok(()) | Err(FailError::AlreadyFaulty) | Err(FailError::Empty) => {}
-                // md keeps the last copy too; it is still repaired.
-                Err(FailError::LastInSync) => return false,
-            }
+            let _ = self.fail_slot_as(slot, "exceeded read_error threshold", false);
         }
-        over
     }
 
     /// Writes the data just read into `master` over `slot`'s failed range,

@@ -281,9 +281,12 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
             a.queue_watch();
             Ok(())
         }
-        // md's max_corrected_read_errors_store: any unsigned int.
+        // md's max_corrected_read_errors_store: 0..=INT_MAX.
         Some(MdAttr::MaxReadErrors) => {
             let v = text.parse::<u32>().map_err(|_| EINVAL)?;
+            if v > i32::MAX as u32 {
+                return Err(EINVAL);
+            }
             a.max_read_errors.store(v, Ordering::Relaxed);
             Ok(())
         }

@@ -64,8 +64,9 @@ check "member still in sync after repair" sh -c 'grep -A1 "^md2" /proc/mdstat | 
 M2=/sys/block/md2/md
 check "dev-*/errors counts the 2 corrected reads; max_read_errors is md's 20" sh -c \
 	"[ \$(cat $M2/dev-$dust/errors) = 2 ] && [ \$(cat $M2/max_read_errors) = 20 ]"
-check "max_read_errors takes md's unsigned int only" sh -c \
-	"! echo -1 > $M2/max_read_errors && ! echo x > $M2/max_read_errors && echo 2 > $M2/max_read_errors && [ \$(cat $M2/max_read_errors) = 2 ]"
+check "max_read_errors takes md's 0..INT_MAX only" sh -c \
+	"! echo -1 > $M2/max_read_errors && ! echo x > $M2/max_read_errors && ! echo 2147483648 > $M2/max_read_errors &&
+	 echo 2147483647 > $M2/max_read_errors && echo 2 > $M2/max_read_errors && [ \$(cat $M2/max_read_errors) = 2 ]"
 # A third read error (two counted, not decayed within the hour) is past the
 # maximum: the member fails and is read around, not rewritten.
 dmsetup message dust1 0 addbadblock 3000
