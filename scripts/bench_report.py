@@ -6,7 +6,6 @@ with matplotlib."""
 
 import argparse
 import json
-import random
 import statistics
 from collections import defaultdict
 
@@ -49,29 +48,48 @@ def paired(a, b, i):
     return out
 
 
-def interval(ratios, n=4000):
-    """Median of the paired ratios and its 95 % bootstrap interval
-    (deterministic: a fixed seed)."""
+def interval(ratios):
+    """Median of the paired ratios and its distribution-free 95 % interval:
+    the order statistics [r(k), r(n+1-k)] of the n sorted ratios, k the
+    largest with 2 P(Binomial(n, 1/2) < k) <= 0.05 (the sign test's interval
+    for a median; exact for any distribution, no resampling). n < 6 admits
+    none: (point, None, None). The guest's runner (bench_lib.sh
+    `undecided`) computes the same interval to decide whether to measure
+    again."""
     if not ratios:
         return None
-    point = statistics.median(ratios)
-    if len(ratios) < 2:
-        return point, point, point
-    rng = random.Random(1)
-    boots = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(n))
-    return point, boots[int(0.025 * n)], boots[int(0.975 * n) - 1]
+    s = sorted(ratios)
+    n = len(s)
+    k, c, cum = 0, 1.0, 0.0
+    for i in range(n):
+        if i:
+            c = c * (n - i + 1) / i
+        cum += c / 2 ** n
+        if 2 * cum <= 0.05:
+            k = i + 1
+        else:
+            break
+    point = statistics.median(s)
+    if k == 0:
+        return point, None, None, n
+    return point, s[k - 1], s[n - k], n
 
 
 def decide(iv, target, at_least=True):
     """met / NOT met / undecided: where the interval lies against the target."""
-    _, lo, hi = iv
+    _, lo, hi, _ = iv
+    if lo is None:
+        return "undecided"
     if at_least:
         return "met" if lo >= target else "NOT met" if hi < target else "undecided"
     return "met" if hi <= target else "NOT met" if lo > target else "undecided"
 
 
 def shown(iv, digits):
-    return f"{iv[0]:.{digits}f} [{iv[1]:.{digits}f}, {iv[2]:.{digits}f}]"
+    """The point, its interval and the number of paired repetitions."""
+    if iv[1] is None:
+        return f"{iv[0]:.{digits}f} [n={iv[3]}: too few]"
+    return f"{iv[0]:.{digits}f} [{iv[1]:.{digits}f}, {iv[2]:.{digits}f}] n={iv[3]}"
 
 
 def row(name, value, target, verdict):
@@ -99,9 +117,12 @@ def goals(tput, res, full, mem):
         return pair_in(tput, w, a, b, 1)
 
     lines = ["## Goals", "",
-             "Ratios are the median of per-repetition ratios (fr1 and the other target measured back to "
-             "back), with a 95 % bootstrap interval in brackets: *met* or *NOT met* when the whole interval "
-             "lies on one side of the target, else *undecided*.", "",
+             "Ratios are the median of the n per-repetition ratios (fr1 and the other target measured back "
+             "to back, the order alternating), with its distribution-free 95 % interval in brackets (order "
+             "statistics: the sign test's interval for a median; it needs n >= 6): *met* or *NOT met* when "
+             "the whole interval lies on one side of the target, else *undecided*. The runner measures "
+             "again, only the targets of goals still undecided, until each is decided or the cap of "
+             "repetitions is reached.", "",
              "| goal | measured | target | |", "|---|---|---|---|"]
     for w in tput:
         for suffix in ("", "-3way", "-degraded"):
@@ -233,7 +254,7 @@ def main():
         m = {t: (med([x[0] for x in v]), med([x[1] for x in v])) for t, v in targets.items()}
         for t, (iops, bw) in sorted(m.items()):
             f = t.replace("md-none", "fr1").replace("md-internal", "fr1").replace("raw", "fr1")
-            iv = interval(paired(targets.get(f, []), targets[t], 1)) if f in targets else None
+            iv = interval(paired(targets.get(f, []), targets[t], 1)) if f in targets and f != t else None
             out.append(f"| {t} | {iops:.0f} | {bw:.0f} | {spread(targets[t], 1)} | "
                        f"{shown(iv, 2) if iv else '-'} |")
         out.append("")

@@ -81,9 +81,9 @@ grep -E '^test .* FAILED$' out/cargo-test.log || true
 passed=$((passed + hp)) failed=$((failed + hf))
 echo "host: $hp passed, $hf failed"
 if "$FR1_CACHE/venv/bin/python" tests/host/bench_report_test.py >out/bench-report-test.log 2>&1; then
-	result ok "bench report: paired ratios, bootstrap intervals, verdicts"
+	result ok "bench report: paired ratios, intervals, verdicts, the runner's decisions"
 else
-	tail -n 10 out/bench-report-test.log; result fail "bench report: paired ratios, bootstrap intervals, verdicts"
+	tail -n 10 out/bench-report-test.log; result fail "bench report: paired ratios, intervals, verdicts, the runner's decisions"
 fi
 
 step "VM kselftests"

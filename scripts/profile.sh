@@ -11,6 +11,8 @@ command -v perf >/dev/null || die "perf missing: apt-get install linux-perf"
 kb=$(scripts/build-kernel.sh bench)
 mkdir -p out/profile
 make -s KDIR="$kb" modules
+# The guest's fr1ctl (mkinitramfs.sh copies it in).
+cargo build --release -q -p fr1ctl
 cp fr1.ko out/profile/fr1.ko
 rm -f fr1.ko src/fr1_main.o
 FR1_EXTRA_TOOLS=$(command -v perf) scripts/vm.sh -k "$kb" -m out/profile/fr1.ko -o out/profile profile_writes.sh || true

@@ -348,9 +348,29 @@ impl Array {
             missed |= self.send_behind(copy, flight, behind, false);
         }
         let mut out = self.fan_out(master, IoState::write(bucket));
-        for slot in (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0) {
-            if !out.send(slot, || self.state().writable(slot)) {
-                missed |= 1 << slot;
+        let legs = (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0);
+        let st = self.state();
+        let writable = legs
+            .clone()
+            .filter(|&s| st.writable(s))
+            .fold(0u32, |m, s| m | 1 << s);
+        if writable.count_ones() == 1 {
+            // One leg takes the write (a degraded array, or a fast leg
+            // whose write-mostly partners get a copy behind): the master
+            // itself goes to it, not a clone (`sys::bio::Hook`). The other
+            // legs were not writable: they miss it, as a send finding them
+            // unwritable would have them (one that became writable since
+            // is resynced, not written).
+            let only = writable.trailing_zeros();
+            missed |= legs.fold(0u32, |m, s| m | 1 << s) & !writable;
+            if !out.send_only(only, || self.state().writable(only)) {
+                missed |= writable;
+            }
+        } else {
+            for slot in legs {
+                if !out.send(slot, || self.state().writable(slot)) {
+                    missed |= 1 << slot;
+                }
             }
         }
         // Before the write can finish (the fan-out's own count): a freezer
@@ -481,8 +501,9 @@ impl Array {
                 self.end_master();
                 return;
             };
+            // The master itself goes to the leg (`sys::bio::Hook`).
             let mut out = self.fan_out(master, IoState::read(slot));
-            if out.send(slot, || self.state().readable(slot)) {
+            if out.send_only(slot, || self.state().readable(slot)) {
                 self.slot[slot as usize]
                     .next_seq
                     .store(sector + sectors, Ordering::Relaxed);

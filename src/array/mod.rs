@@ -821,7 +821,8 @@ impl Array {
         };
         let shift = self.block_shift.load(Ordering::Relaxed);
         let first = sector >> shift;
-        let end = (sector + sectors.max(1)).div_ceil(1 << shift);
+        // Blocks are a power of two of sectors: a shift, not a division.
+        let end = (sector + sectors.max(1) + (1 << shift) - 1) >> shift;
         for (slot, bm) in maps.iter().enumerate() {
             if missed & (1 << slot) != 0 && self.slot[slot].tracking.load(Ordering::SeqCst) {
                 // Pairs with the sync thread's fence after a clear: if that

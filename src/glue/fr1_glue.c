@@ -63,3 +63,13 @@ bool fr1_bdev_blocking(struct block_device *bdev)
 {
 	return queue_is_mq(bdev_get_queue(bdev)) && (bdev_get_queue(bdev)->tag_set->flags & BLK_MQ_F_BLOCKING);
 }
+
+void fr1_bio_set_dev(struct bio *bio, struct block_device *bdev)
+{
+	bio_set_dev(bio, bdev);
+}
+
+bool fr1_bio_chained(struct bio *bio)
+{
+	return bio_flagged(bio, BIO_CHAIN);
+}

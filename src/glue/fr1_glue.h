@@ -60,5 +60,7 @@ unsigned int fr1_bdev_max_segments(struct block_device *bdev);
 unsigned int fr1_bdev_chunk_sectors(struct block_device *bdev);
 struct workqueue_struct *fr1_alloc_workqueue(const char *name, bool reclaim);
 bool fr1_bdev_blocking(struct block_device *bdev);
+void fr1_bio_set_dev(struct bio *bio, struct block_device *bdev);
+bool fr1_bio_chained(struct bio *bio);
 
 #endif /* FR1_GLUE_H */

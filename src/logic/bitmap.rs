@@ -137,23 +137,34 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
         self.blocks
     }
 
+    /// log2 of the blocks covered by one entry at depth `d` (0: root
+    /// entries): `LEAF_BLOCKS` and `FANOUT` are powers of two, so the walk
+    /// shifts and masks instead of dividing (a division per level was most
+    /// of the cost of a `set` on the write path). At most 60 for any `u64`
+    /// block count ([`shape`] stops at 64 root entries); clamped below 64.
+    fn cover_shift(&self, d: u32) -> u32 {
+        const LEAF_SHIFT: u32 = LEAF_BLOCKS.trailing_zeros();
+        const FANOUT_SHIFT: u32 = FANOUT.trailing_zeros();
+        LEAF_SHIFT
+            .saturating_add(FANOUT_SHIFT.saturating_mul(self.levels.saturating_sub(d)))
+            .min(63)
+    }
+
     /// Blocks covered by one entry at depth `d` (0: root entries). Never
-    /// zero, so dividing by it cannot panic.
+    /// zero.
     fn cover(&self, d: u32) -> NonZeroU64 {
-        let c = LEAF_BLOCKS
-            .saturating_mul((FANOUT as u64).saturating_pow(self.levels.saturating_sub(d)));
-        NonZeroU64::new(c).unwrap_or(NonZeroU64::MAX)
+        NonZeroU64::new(1u64 << self.cover_shift(d)).unwrap_or(NonZeroU64::MAX)
     }
 
     /// The entry index of block `b` in its node at depth `d`, and the end of
     /// that entry's subtree.
     fn locate(&self, d: u32, b: u64) -> (usize, u64) {
-        let cover = self.cover(d);
-        let i = b / cover;
-        let idx = if d == 0 { i } else { i % FANOUT as u64 };
+        let shift = self.cover_shift(d);
+        let i = b >> shift;
+        let idx = if d == 0 { i } else { i & (FANOUT as u64 - 1) };
         (
             idx as usize,
-            i.saturating_add(1).saturating_mul(cover.get()),
+            i.saturating_add(1).saturating_mul(1u64 << shift),
         )
     }
 
@@ -255,9 +266,20 @@ impl<A: NodeAlloc, R: Deref<Target = [AtomicUsize]>> DirtyBitmap<A, R> {
 
     fn set_leaf(&self, words: &[AtomicUsize; FANOUT], b: u64, end: u64) {
         for (w, mask) in word_masks(b, end) {
+            // A degraded array sets the same bits over and over: a word
+            // already holding them is only read, so steady writes to dirty
+            // blocks share the leaf's cache line instead of bouncing it, and
+            // never touch the shared count. A caller that fenced before this
+            // `set` (`Array::record_missed_write`) sees a concurrent clear
+            // in this load as it would in the `fetch_or`.
+            if words[w].load(Ordering::Relaxed) as u64 & mask == mask {
+                continue;
+            }
             let old = words[w].fetch_or(mask as usize, Ordering::AcqRel) as u64;
-            self.bits
-                .fetch_add(u64::from((!old & mask).count_ones()), Ordering::Relaxed);
+            let new = (!old & mask).count_ones();
+            if new != 0 {
+                self.bits.fetch_add(u64::from(new), Ordering::Relaxed);
+            }
         }
     }
 
@@ -589,6 +611,42 @@ mod tests {
         // 1 PiB at 4 KiB blocks: 4 root entries, 32 bytes while clean.
         assert_eq!(shape(1u64 << 38), (4, 4));
         assert!(shape(u64::MAX).1 <= 64);
+    }
+
+    #[test]
+    fn shifts_walk_as_divisions_would() {
+        // `locate` shifts and masks: the same entries and subtree ends as
+        // dividing by the cover, at every depth, for arrays of every shape.
+        let a = TestAlloc::default();
+        for blocks in [
+            1,
+            LEAF_BLOCKS * 64 + 1,
+            1u64 << 38,
+            (1u64 << 52) + 3,
+            u64::MAX,
+        ] {
+            let (levels, len) = shape(blocks);
+            let bm = DirtyBitmap::new(&a, root(len), blocks).unwrap();
+            let mut b = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..2000 {
+                b = b
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let x = b % blocks;
+                for d in 0..=levels {
+                    let cover = LEAF_BLOCKS.saturating_mul(64u64.saturating_pow(levels - d));
+                    let i = x / cover;
+                    let idx = if d == 0 { i } else { i % 64 };
+                    let end = i.saturating_add(1).saturating_mul(cover);
+                    assert_eq!(
+                        bm.locate(d, x),
+                        (idx as usize, end),
+                        "blocks {blocks} d {d} b {x}"
+                    );
+                    assert_eq!(bm.cover(d).get(), cover);
+                }
+            }
+        }
     }
 
     #[test]

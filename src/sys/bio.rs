@@ -18,7 +18,7 @@ use kernel::{
 };
 
 use super::ffi;
-use super::member::{Member, MemberSlot};
+use super::member::{Member, MemberRef, MemberSlot};
 
 /// Completion status of a bio (`blk_status_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +180,14 @@ impl Bio {
     /// A write that carries data (not a flush, discard or write-zeroes).
     pub(crate) fn is_data_write(&self) -> bool {
         self.opf() & ffi::FR1_REQ_OP_MASK == bindings::req_op_REQ_OP_WRITE && self.sectors() > 0
+    }
+
+    /// The bio is the remainder of a split whose front is still in flight
+    /// (`BIO_CHAIN`): its completion waits for the front's, and carries the
+    /// front's error.
+    pub(crate) fn is_chained(&self) -> bool {
+        // SAFETY: By the type invariants the bio is live.
+        unsafe { ffi::fr1_bio_chained(self.as_ptr()) }
     }
 
     /// A readahead: failing it is cheaper than retrying it.
@@ -732,6 +740,7 @@ pub(crate) unsafe trait CloneOwner: Send + Sync + Sized {
             group: None,
             nowait: false,
             defer: None,
+            sealed: false,
         }
     }
 
@@ -774,7 +783,9 @@ pub(crate) struct Pad<S> {
 /// shared state and the count of clones in flight.
 pub(crate) struct Group<S> {
     master: Bio,
-    primary: NonNull<bindings::bio>,
+    /// The first clone, whose pad holds the group; null if the group lives
+    /// in a [`Hook`] (the master was sent itself).
+    primary: *mut bindings::bio,
     remaining: AtomicU32,
     next: AtomicPtr<Group<S>>,
     shared: S,
@@ -784,8 +795,56 @@ pub(crate) struct Group<S> {
 // fields are atomics or immutable.
 unsafe impl<S: Sync> Sync for Group<S> {}
 
+/// A group whose master was sent on to its one member as itself
+/// ([`FanOut::send_only`]), with what the send changed in the master.
+///
+/// Protocol (remapped masters): a master that goes to exactly one member
+/// (every read; a write with one writable leg) need not be cloned. The
+/// sender saves the master's completion (`bi_end_io`, `bi_private`), device,
+/// range (`bi_iter`: the member's partition offset, a split or a driver
+/// advancing it change them), operation flags (`bi_opf`: the layers below
+/// add their own, such as nvme multipath's `REQ_DRV` or a split's
+/// `REQ_NOMERGE`, or drop a flush the member has no cache for) and bio
+/// flags (`bi_flags`, as dm-bio-record does: `BIO_REMAPPED` of a partition
+/// of the array, trace and accounting marks), points them at the member and at
+/// [`remap_end_io`], and submits the master itself. From then until its
+/// completion the master belongs to the block layer below: nothing of fr1
+/// reads it (the group's owner only sees it in `clone_done` and
+/// `group_done`, after the restore). The completion (any context, once:
+/// the block layer calls `bi_end_io` after the last chained piece) first
+/// restores the saved fields, so that the owner's bookkeeping and the
+/// caller's completion see the bio they submitted; then it runs the owner
+/// exactly as for a clone, and [`Finished::end`] ends the master through
+/// the caller's own completion and frees the hook. A master that is itself
+/// a split remainder (`BIO_CHAIN`) is cloned instead: its completion would
+/// wait for, and report, its front's. One thing is not put back: the
+/// master's cgroup (`bi_blkg`), which the first completion pass put, so a
+/// read retried from another leg (`clone_sync` of the master) is charged
+/// to the worker's cgroup, not the submitter's. The hook is allocated without
+/// blocking (no I/O recursion); when that fails the master is cloned from
+/// the mempool-backed bio set, so the send always makes progress.
+///
+/// # Invariants
+///
+/// `group` is the first field (`repr(C)`): a group pointer whose `primary`
+/// is null is the address of its hook, allocated as a
+/// `KBox<MaybeUninit<Hook<S>>>`. `owner` is the group's `CloneOwner`.
+#[repr(C)]
+struct Hook<S> {
+    group: Group<S>,
+    tag: u32,
+    owner: *const c_void,
+    end_io: bindings::bio_end_io_t,
+    private: *mut c_void,
+    bdev: *mut bindings::block_device,
+    iter: bindings::bvec_iter,
+    opf: u32,
+    flags: u16,
+}
+
 impl<S> Group<S> {
-    /// The master bio (in flight: read its range and flags only).
+    /// The master bio (in flight: read its range and flags only; after a
+    /// [`FanOut::send_only`] of the master itself, not at all).
     pub(crate) fn master(&self) -> &Bio {
         &self.master
     }
@@ -945,6 +1004,9 @@ pub(crate) struct FanOut<'a, O: CloneOwner> {
     /// Clones that could block their sender go to this worker's list
     /// ([`FanOut::defer_blocking`]), by tag.
     defer: Option<&'a [Arc<Submitter>]>,
+    /// The master itself was sent ([`FanOut::send_only`]): it is the block
+    /// layer's until its completion, and nothing more may be sent.
+    sealed: bool,
 }
 
 impl<'a, O: CloneOwner> FanOut<'a, O> {
@@ -967,8 +1029,9 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
         self.defer = Some(workers);
     }
 
-    /// The master bio.
+    /// The master bio (not after [`FanOut::send_only`] sent it itself).
     pub(crate) fn master(&self) -> &Bio {
+        debug_assert!(!self.sealed, "the master is in flight");
         match (&self.start, self.group) {
             (Some((m, _)), _) => m,
             // SAFETY: The group is live: the sender's count is held.
@@ -982,9 +1045,105 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
     /// after the slot's reference was taken, as [`MemberSlot::get`] does).
     /// Its completion reports `tag`. False if nothing was sent.
     pub(crate) fn send(&mut self, tag: u32, usable: impl Fn() -> bool) -> bool {
+        if self.sealed {
+            debug_assert!(false, "a send after send_only");
+            return false;
+        }
         let Some(member) = self.owner.member_slot(tag).and_then(|s| s.get(usable)) else {
             return false;
         };
+        self.send_clone(tag, member);
+        true
+    }
+
+    /// As [`FanOut::send`], for a master that goes to this member only:
+    /// the first and last send of the fan-out. The master itself is sent,
+    /// without a clone (see [`Hook`]'s protocol), unless it must be cloned
+    /// (a split remainder, a copy sent `nowait` or deferred) or the hook
+    /// cannot be allocated at once. The owner sees the same completions as
+    /// for a clone.
+    pub(crate) fn send_only(&mut self, tag: u32, usable: impl Fn() -> bool) -> bool {
+        if self.sealed || self.group.is_some() {
+            debug_assert!(false, "send_only after another send");
+            return self.send(tag, usable);
+        }
+        let Some(member) = self.owner.member_slot(tag).and_then(|s| s.get(usable)) else {
+            return false;
+        };
+        if !self.nowait && self.defer.is_none() && !self.master().is_chained() {
+            match KBox::<Hook<O::Shared>>::new_uninit(GFP_NOWAIT | __GFP_NOWARN) {
+                Ok(hook) => self.send_master(tag, member, hook),
+                Err(_) => self.send_clone(tag, member),
+            }
+        } else {
+            self.send_clone(tag, member);
+        }
+        true
+    }
+
+    /// Sends the master itself to `member` (see [`Hook`]'s protocol).
+    fn send_master(
+        &mut self,
+        tag: u32,
+        member: MemberRef<'_>,
+        hook: KBox<MaybeUninit<Hook<O::Shared>>>,
+    ) {
+        let (master, shared) = self.start.take().expect("send_only is the first send");
+        let p = master.as_ptr();
+        // SAFETY: The master is live and not in flight: fr1 owns it until it
+        // is submitted below.
+        let (end_io, private, bdev, iter, opf, flags) = unsafe {
+            (
+                (*p).bi_end_io,
+                (*p).bi_private,
+                (*p).bi_bdev,
+                (*p).bi_iter,
+                (*p).bi_opf,
+                (*p).bi_flags,
+            )
+        };
+        let hook = KBox::write(
+            hook,
+            Hook {
+                group: Group {
+                    master,
+                    primary: core::ptr::null_mut(),
+                    // The master's completion and the sender's count.
+                    remaining: AtomicU32::new(2),
+                    next: AtomicPtr::new(core::ptr::null_mut()),
+                    shared,
+                },
+                tag,
+                owner: core::ptr::from_ref(self.owner).cast(),
+                end_io,
+                private,
+                bdev,
+                iter,
+                opf,
+                flags,
+            },
+        );
+        let h = KBox::into_raw(hook);
+        self.sealed = true;
+        // SAFETY: `h` is the live hook just made; `group` is its first field.
+        self.group = Some(unsafe { NonNull::new_unchecked(&raw mut (*h).group) });
+        // The master holds the reference until its completion.
+        let bdev = member.bdev();
+        member.keep();
+        // SAFETY: The master is ours and not in flight; the member's bdev is
+        // open while the slot reference is held; the hook outlives the I/O
+        // (it is freed by `Finished::end`, after the completion). Ownership
+        // of the master passes to the block layer until `remap_end_io`.
+        unsafe {
+            ffi::fr1_bio_set_dev(p, bdev);
+            (*p).bi_end_io = Some(remap_end_io::<O>);
+            (*p).bi_private = h.cast();
+            bindings::submit_bio_noacct(p);
+        }
+    }
+
+    /// Sends a clone of the master to `member`.
+    fn send_clone(&mut self, tag: u32, member: MemberRef<'_>) {
         let set = self.owner.clone_set();
         let (mut clone, pad) = set.clone_for(self.master(), &member);
         // Not for flushes: dm ends every REQ_NOWAIT flush with AGAIN.
@@ -1016,7 +1175,7 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
                     let storage = (*pad).storage.as_mut_ptr();
                     storage.write(Group {
                         master,
-                        primary: clone.0,
+                        primary: clone.0.as_ptr(),
                         remaining: AtomicU32::new(2),
                         next: AtomicPtr::new(core::ptr::null_mut()),
                         shared,
@@ -1040,7 +1199,6 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
             Some(worker) => worker.push(clone),
             None => clone.submit(),
         }
-        true
     }
 
     /// Every clone was sent: the group finishes when they complete (maybe
@@ -1082,6 +1240,7 @@ impl<O: CloneOwner> Drop for FanOut<'_, O> {
             group: self.group.take(),
             nowait: false,
             defer: None,
+            sealed: false,
         };
         if let Err((master, _)) = s.finish() {
             master.end(Status::IOERR);
@@ -1129,13 +1288,19 @@ impl<S> Finished<S> {
         core::mem::forget(self);
         // SAFETY: By the type invariants we own the group: its fields are
         // moved out or dropped once, then the first clone (whose pad holds
-        // the group) is put, which frees it.
+        // the group) is put, or the hook holding it freed (`Hook`
+        // invariants), which frees it. The master (restored, if it was sent
+        // itself) ends through its caller's completion.
         unsafe {
             let master = core::ptr::read(&raw const (*g).master);
             let primary = (*g).primary;
             core::ptr::drop_in_place(&raw mut (*g).shared);
             master.end(status);
-            bindings::bio_put(primary.as_ptr());
+            if primary.is_null() {
+                drop(KBox::<MaybeUninit<Hook<S>>>::from_raw(g.cast()));
+            } else {
+                bindings::bio_put(primary);
+            }
         }
     }
 }
@@ -1256,13 +1421,61 @@ unsafe extern "C" fn clone_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
     if let Some(slot) = this.member_slot(tag) {
         slot.release();
     }
-    if group.primary.as_ptr() != bio {
+    if group.primary != bio {
         // SAFETY: A clone other than the first is ours to put, now that its
         // pad was read.
         unsafe { bindings::bio_put(bio) };
     }
     if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
         // SAFETY: `group_ptr` is non-null (it came from `NonNull`).
+        let group = unsafe { NonNull::new_unchecked(group_ptr) };
+        O::group_done(this, Finished { group });
+    }
+}
+
+/// Completion of a master sent itself ([`FanOut::send_only`], any context).
+///
+/// # Safety
+///
+/// Set only by [`FanOut::send_master`], with `bi_private` pointing to the
+/// master's live [`Hook`] of `O::Shared`, whose owner is an `O`.
+unsafe extern "C" fn remap_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
+    // SAFETY: By the safety requirements `bi_private` is the hook, live
+    // until the group finished (the decrement below). The bio is the
+    // master, completed by the block layer: ours again. Its saved fields are
+    // put back before anything of fr1 reads it (`Hook`'s protocol).
+    let (hook, status) = unsafe {
+        let hook = (*bio).bi_private.cast::<Hook<O::Shared>>();
+        let status = Status((*bio).bi_status);
+        (*bio).bi_end_io = (*hook).end_io;
+        (*bio).bi_private = (*hook).private;
+        (*bio).bi_bdev = (*hook).bdev;
+        (*bio).bi_iter = (*hook).iter;
+        (*bio).bi_opf = (*hook).opf;
+        // The block layer is done with the bio: its chain count ran out
+        // (`BIO_CHAIN` is clear again), its cgroup reference was put.
+        (*bio).bi_flags = (*hook).flags;
+        (hook, status)
+    };
+    // SAFETY: As above, the hook is live; its owner is an `O` (`Hook`
+    // invariants), which lives in an `Arc` and outlives the group
+    // (`CloneOwner` requirements).
+    let (tag, group_ptr, this) = unsafe {
+        (
+            (*hook).tag,
+            &raw mut (*hook).group,
+            ArcBorrow::from_raw((*hook).owner.cast::<O>()),
+        )
+    };
+    // SAFETY: As above: live until this completion's decrement.
+    let group = unsafe { &*group_ptr };
+    O::clone_done(this, group, tag, status);
+    // The reference `send_master` kept for the master.
+    if let Some(slot) = this.member_slot(tag) {
+        slot.release();
+    }
+    if group.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: `group_ptr` is non-null (a field of the live hook).
         let group = unsafe { NonNull::new_unchecked(group_ptr) };
         O::group_done(this, Finished { group });
     }

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest side of `make bench` (sourced by bench_quick.sh / bench_full.sh with
-# SIZE_MB, RUNTIME, REPS, KS set). Runs every workload on the raw member,
-# fr1 (coexistence mode: /dev/fr0) and md raid1 (no bitmap, internal bitmap
-# with mdadm's default chunk and with 4 KiB-like small chunk) on identical
-# brd members in one boot, and prints one JSON record per measurement as
-# "# bench: {...}". Any fio error or unfinished resync aborts (exit 1).
+# SIZE_MB, RUNTIME, KS and REPS, or INFO_REPS + MIN_REPS + MAX_REPS, set).
+# Runs every workload on the raw member, fr1 (coexistence mode: /dev/fr0)
+# and md raid1 (no bitmap, internal bitmap with mdadm's default chunk and
+# with 4 KiB-like small chunk) on identical brd members in one boot, and
+# prints one JSON record per measurement as "# bench: {...}". Any fio error
+# or unfinished resync aborts (exit 1).
 set -e
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -53,26 +54,107 @@ rotate() {
 	echo $head $tail
 }
 
-# run_interleaved "TARGET=DEV ..." [filter]: every workload REPS times on
-# each target, the targets taking turns (the order rotates with each
-# repetition), so that drift in the VM's speed over time hits them alike.
-run_interleaved() {
-	local targets=$1 filter=${2:-.} w name args r t out
-	for w in $WORKLOADS; do
+# --- repetitions until the goals are decided ---
+# Every measurement is also kept in $RECS as "workload target rep iops kib_s
+# p99_us". A goal "A/B:METRIC>=X" (or <=X) holds for the median of the
+# per-repetition ratios A/B (A and B measured back to back in the same
+# repetition). Its 95 % interval is distribution-free: the order statistics
+# [r(k), r(n+1-k)] of the n sorted ratios, k the largest with
+# 2 P(Binomial(n, 1/2) < k) <= 0.05 (the sign test's interval for a median;
+# n >= 6 is needed for any). bench_report.py computes the same interval.
+# A goal is decided when its interval lies on one side of X.
+RECS=/tmp/bench.recs
+: >"$RECS"
+MIN_REPS=${MIN_REPS:-${REPS:-3}}
+MAX_REPS=${MAX_REPS:-$MIN_REPS}
+INFO_REPS=${INFO_REPS:-$MIN_REPS}
+# undecided WORKLOAD "GOAL...": the targets of its goals not yet decided.
+undecided() {
+	awk -v w="$1" -v goals="$2" '
+	$1 == w { v[$2 SUBSEP $3 SUBSEP "iops"] = $4; v[$2 SUBSEP $3 SUBSEP "kib_s"] = $5
+		v[$2 SUBSEP $3 SUBSEP "p99"] = $6; if ($3 > reps) reps = $3 }
+	END {
+		ng = split(goals, G, " ")
+		for (g = 1; g <= ng; g++) {
+			spec = G[g]; metric = "kib_s"
+			if (index(spec, ">=")) { op = ">="; split(spec, P, ">=") } else { op = "<="; split(spec, P, "<=") }
+			x = P[2] + 0; pair = P[1]
+			if (index(pair, ":")) { split(pair, Q, ":"); pair = Q[1]; metric = Q[2] }
+			split(pair, AB, "/"); n = 0
+			for (r = 1; r <= reps; r++) {
+				a = v[AB[1] SUBSEP r SUBSEP metric]; b = v[AB[2] SUBSEP r SUBSEP metric]
+				if (a != "" && b != "" && b + 0 > 0) s[++n] = a / b
+			}
+			for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t }
+			k = 0; c = 1; cum = 0; p2 = 1
+			for (i = 0; i < n; i++) p2 *= 2
+			for (i = 0; i < n; i++) {
+				if (i) c = c * (n - i + 1) / i
+				cum += c / p2
+				if (2 * cum <= 0.05) k = i + 1; else break
+			}
+			decided = 0
+			if (k) {
+				lo = s[k]; hi = s[n + 1 - k]
+				if (op == ">=") decided = lo >= x || hi < x; else decided = hi <= x || lo > x
+			}
+			if (!decided) print AB[1] "\n" AB[2]
+		}
+	}' "$RECS" | sort -u | tr '\n' ' '
+}
+# goal_targets "GOAL...": the targets the goals compare.
+goal_targets() {
+	local g pair
+	for g in $1; do
+		pair=${g%%[<>]=*}
+		pair=${pair%%:*}
+		echo "${pair%/*} ${pair#*/}"
+	done
+}
+# interleaved MEASURE "TARGET=DEV ..." FILTER "GOAL..." WORKLOADS: every
+# workload (NAME:fio-args, ':' for ' ') matching FILTER on each target, the
+# targets taking turns (the order rotates with each repetition, so drift in
+# the VM's speed hits them alike). Every target runs INFO_REPS times, the
+# targets of a goal MIN_REPS times, then only the targets of goals still
+# undecided, up to MAX_REPS. MEASURE is fio_tput or fio_lat_rec.
+interleaved() {
+	local measure=$1 targets=$2 filter=$3 goals=$4 w name args r t out active want
+	for w in $5; do
 		name=${w%%:*}
 		echo "$name" | grep -qE "$filter" || continue
 		args=$(echo "${w#*:}" | tr : ' ')
 		r=1
-		while [ $r -le "$REPS" ]; do
+		active=$targets
+		while [ $r -le "$MAX_REPS" ] && [ -n "$active" ]; do
 			# shellcheck disable=SC2086
-			for t in $(rotate $r $targets); do
-				out=$(fio_job "$name" "${t#*=}" $args)
-				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":${out% *},\"kib_s\":${out#* }}"
+			for t in $(rotate $r $active); do
+				out=$($measure "$name" "${t#*=}" $args)
+				set -- $out
+				echo "$name ${t%%=*} $r $1 $2 $3" >>"$RECS"
+				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,$4}"
 			done
 			r=$((r + 1))
+			if [ $r -le "$INFO_REPS" ]; then
+				continue
+			elif [ $r -le "$MIN_REPS" ]; then
+				want=$(goal_targets "$goals")
+			else
+				want=$(undecided "$name" "$goals")
+			fi
+			active=""
+			for t in $targets; do
+				case " $want " in *" ${t%%=*} "*) active="$active $t" ;; esac
+			done
 		done
 	done
 }
+# fio_tput NAME DEV args: "IOPS KiB/s 0 JSON-FIELDS".
+fio_tput() {
+	set -- $(fio_job "$@")
+	echo "$1 $2 0 \"iops\":$1,\"kib_s\":$2"
+}
+# run_interleaved "TARGET=DEV ..." FILTER "GOAL...": the throughput workloads.
+run_interleaved() { interleaved fio_tput "$1" "${2:-.}" "${3:-}" "$WORKLOADS"; }
 
 md_create() { # md_create NAME BITMAP [chunk] DEVS...
 	local name=$1 bitmap=$2 chunk=$3
@@ -102,18 +184,21 @@ md_stop() { mdadm --stop /dev/md0 >/dev/null 2>&1; mdadm --zero-superblock "$@" 
 side_by_side() {
 	fr1_build /dev/ram0 /dev/ram1
 	md_create /dev/md0 "$1" "" /dev/ram2 /dev/ram3
-	run_interleaved "${2:-} fr1=/dev/fr0 md-$1=/dev/md0"
+	run_interleaved "${2:-} fr1=/dev/fr0 md-$1=/dev/md0" . "$3"
 	fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
 	mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
-	run_interleaved "fr1-degraded=/dev/fr0 md-$1-degraded=/dev/md0" write
+	run_interleaved "fr1-degraded=/dev/fr0 md-$1-degraded=/dev/md0 ${2:-}" write "$4"
 	fr1ctl stop /dev/fr0 >/dev/null
 	md_stop /dev/ram2 /dev/ram3
 }
-side_by_side none raw=/dev/ram4
-side_by_side internal
+# The goals (bench_report.py shows them): fr1 >= md without a bitmap, healthy
+# and degraded; degraded, >= 0.95 of the raw leg it writes to, and twice md
+# with its internal bitmap recording.
+side_by_side none raw=/dev/ram4 "fr1/md-none>=1.0" "fr1-degraded/md-none-degraded>=1.0 fr1-degraded/raw>=0.95"
+side_by_side internal "" "" "fr1-degraded/md-internal-degraded>=2"
 fr1_build /dev/ram0 /dev/ram1 /dev/ram4
 md_create /dev/md0 none "" /dev/ram2 /dev/ram3 /dev/ram5
-run_interleaved "fr1-3way=/dev/fr0 md-none-3way=/dev/md0" write
+run_interleaved "fr1-3way=/dev/fr0 md-none-3way=/dev/md0" write "fr1-3way/md-none-3way>=1.0"
 fr1ctl stop /dev/fr0 >/dev/null
 md_stop /dev/ram2 /dev/ram3 /dev/ram5
 
@@ -224,32 +309,21 @@ fio_lat() {
 		w && l && /"99.000000" :/ {gsub(/[ ,]/,"",$2); p99 = $2; l = 0}
 		END {printf "%d %d %d\n", iops, p50, p99}' /tmp/fio.json
 }
+# fio_lat_rec NAME DEV args: "IOPS 0 P99 JSON-FIELDS" for `interleaved`.
+fio_lat_rec() {
+	set -- $(fio_lat "$@")
+	echo "$1 0 $3 \"iops\":$1,\"p50_ns\":$2,\"p99_ns\":$3,\"slow_ms\":$SLOW_MS"
+}
 LAT="slowleg-qd1:--rw=randwrite:--bs=4k:--iodepth=1
 slowleg-qd32:--rw=randwrite:--bs=4k:--iodepth=32"
-lat_interleaved() { # lat_interleaved "TARGET=DEV ..."
-	local w name args r t out
-	for w in $LAT; do
-		name=${w%%:*}
-		args=$(echo "${w#*:}" | tr : ' ')
-		r=1
-		while [ $r -le "$REPS" ]; do
-			# shellcheck disable=SC2086
-			for t in $(rotate $r $1); do
-				out=$(fio_lat "$name" "${t#*=}" $args)
-				iops=${out%% *}; out=${out#* }
-				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,\"iops\":$iops,\"p50_ns\":${out% *},\"p99_ns\":${out#* },\"slow_ms\":$SLOW_MS}"
-			done
-			r=$((r + 1))
-		done
-	done
-}
+lat_interleaved() { interleaved fio_lat_rec "$1" . "${2:-}" "$LAT"; }
 fr1ctl build /dev/fr0 --level=1 --raid-devices=2 --assume-clean /dev/ram0 --write-mostly /dev/mapper/slowa >/dev/null \
 	|| die "fr1ctl build (slow leg)"
 echo 256 >$M/fr0/md/bitmap/backlog
 mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
 	/dev/ram2 --write-mostly /dev/mapper/slowb --write-behind=256 >/dev/null 2>&1 || die "mdadm --create --write-behind"
 md_chunk=$(cat $M/md0/md/bitmap/chunksize)
-lat_interleaved "fr1-wb=/dev/fr0 md-wb=/dev/md0 fast=/dev/ram4"
+lat_interleaved "fr1-wb=/dev/fr0 md-wb=/dev/md0 fast=/dev/ram4" "fr1-wb/fast:p99<=1.2 fr1-wb/md-wb:iops>=1.0"
 mdadm --stop /dev/md0 >/dev/null 2>&1
 mdadm --zero-superblock /dev/ram2 /dev/mapper/slowb >/dev/null 2>&1 || true
 mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 --bitmap=internal \
@@ -312,7 +386,7 @@ mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --assume-clean --metada
 SLOW_MS=0
 LAT="net-qd1:--rw=randwrite:--bs=4k:--iodepth=1
 net-qd32:--rw=randwrite:--bs=4k:--iodepth=32"
-lat_interleaved "fr1-nbd=/dev/fr0 md-wb-nbd=/dev/md0 fast=/dev/ram4"
+lat_interleaved "fr1-nbd=/dev/fr0 md-wb-nbd=/dev/md0 fast=/dev/ram4" "fr1-nbd/md-wb-nbd:iops>=1.0"
 mdadm --stop /dev/md0 >/dev/null 2>&1
 mdadm --zero-superblock /dev/ram2 /dev/nbd1 >/dev/null 2>&1 || true
 mdadm --build /dev/md0 --level=1 --raid-devices=2 /dev/ram2 /dev/nbd1 >/dev/null 2>&1 || die "mdadm --build (NBD leg)"
