@@ -137,6 +137,10 @@ def goals(tput, res, full, mem):
         iv = pair(w, "fr1-degraded", "raw")
         if iv and "write" in w:
             lines.append(row(f"{w} degraded: fr1 / raw leg", shown(iv, 2), ">= 0.95", decide(iv, 0.95)))
+        iv = pair(w, "dm-linear", "raw")
+        if iv and "write" in w:
+            lines.append(row(f"{w}: dm-linear / raw leg (the cheapest stacked driver)", shown(iv, 2), ">= 0.95",
+                             decide(iv, 0.95)))
     for r in res:
         if r["target"] == "fr1":
             lines.append(row(f"K={r['k']}: bytes copied == K x 4 KiB", r["bytes"], r["k"] * 4096,
@@ -230,8 +234,10 @@ def main():
     net = defaultdict(lambda: defaultdict(list))
     brown = {r["target"]: r for r in recs if r["workload"] == "brownout"}
     for seq, r in enumerate(recs):
-        # Repetition and position last: `paired` matches on them.
-        rep = (r.get("rep", 1), seq)
+        # Repetition (within its pass: a target measured in several passes
+        # pairs only with its own pass's partners) and position last:
+        # `paired` matches on them.
+        rep = ((r.get("pass", 0), r.get("rep", 1)), seq)
         if r["workload"].startswith("slowleg"):
             slow[r["workload"]][r["target"]].append((r["iops"], r["p50_ns"] / 1000, r["p99_ns"] / 1000, *rep))
         elif r["workload"].startswith("net-"):
@@ -254,6 +260,7 @@ def main():
         m = {t: (med([x[0] for x in v]), med([x[1] for x in v])) for t, v in targets.items()}
         for t, (iops, bw) in sorted(m.items()):
             f = t.replace("md-none", "fr1").replace("md-internal", "fr1").replace("raw", "fr1")
+            f = "fr1-degraded" if t == "dm-linear" else f
             iv = interval(paired(targets.get(f, []), targets[t], 1)) if f in targets and f != t else None
             out.append(f"| {t} | {iops:.0f} | {bw:.0f} | {spread(targets[t], 1)} | "
                        f"{shown(iv, 2) if iv else '-'} |")

@@ -55,10 +55,10 @@ rotate() {
 }
 
 # --- repetitions until the goals are decided ---
-# Every measurement is also kept in $RECS as "workload target rep iops kib_s
-# p99_us". A goal "A/B:METRIC>=X" (or <=X) holds for the median of the
-# per-repetition ratios A/B (A and B measured back to back in the same
-# repetition). Its 95 % interval is distribution-free: the order statistics
+# Every measurement of a pass (one `interleaved` call) is also kept in $RECS
+# as "workload target rep iops kib_s p99". A goal "A/B:METRIC>=X" (or <=X)
+# holds for the median of the per-repetition ratios A/B (A and B measured
+# back to back in the same repetition). Its 95 % interval is distribution-free: the order statistics
 # [r(k), r(n+1-k)] of the n sorted ratios, k the largest with
 # 2 P(Binomial(n, 1/2) < k) <= 0.05 (the sign test's interval for a median;
 # n >= 6 is needed for any). bench_report.py computes the same interval.
@@ -117,8 +117,13 @@ goal_targets() {
 # the VM's speed hits them alike). Every target runs INFO_REPS times, the
 # targets of a goal MIN_REPS times, then only the targets of goals still
 # undecided, up to MAX_REPS. MEASURE is fio_tput or fio_lat_rec.
+PASS=0
 interleaved() {
 	local measure=$1 targets=$2 filter=$3 goals=$4 w name args r t out active want
+	# A target measured in several passes (raw: healthy, then beside
+	# fr1-degraded) pairs only within its pass ("pass" in the records).
+	PASS=$((PASS + 1))
+	: >"$RECS"
 	for w in $5; do
 		name=${w%%:*}
 		echo "$name" | grep -qE "$filter" || continue
@@ -131,7 +136,7 @@ interleaved() {
 				out=$($measure "$name" "${t#*=}" $args)
 				set -- $out
 				echo "$name ${t%%=*} $r $1 $2 $3" >>"$RECS"
-				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"rep\":$r,$4}"
+				rec "{\"workload\":\"$name\",\"target\":\"${t%%=*}\",\"pass\":$PASS,\"rep\":$r,$4}"
 			done
 			r=$((r + 1))
 			if [ $r -le "$INFO_REPS" ]; then
@@ -179,22 +184,29 @@ fr1_build_synced() {
 # --- throughput: fr1 and md side by side (coexistence: /dev/fr0 next to
 # /dev/md0, on their own members), the raw member alone ---
 md_stop() { mdadm --stop /dev/md0 >/dev/null 2>&1; mdadm --zero-superblock "$@" >/dev/null 2>&1 || true; }
-# side_by_side BITMAP [TARGET=DEV]: fr1 and md (BITMAP) on two members each,
-# then both degraded (writes only, bitmaps recording).
+# side_by_side BITMAP [TARGET=DEV] GOALS DEGRADED-GOALS [TARGET=DEV]: fr1
+# and md (BITMAP) on two members each (and the first extra target), then
+# both degraded (writes only, bitmaps recording; and both extra targets).
 side_by_side() {
 	fr1_build /dev/ram0 /dev/ram1
 	md_create /dev/md0 "$1" "" /dev/ram2 /dev/ram3
 	run_interleaved "${2:-} fr1=/dev/fr0 md-$1=/dev/md0" . "$3"
 	fr1ctl fail /dev/fr0 /dev/ram1 >/dev/null
 	mdadm /dev/md0 --fail /dev/ram3 >/dev/null 2>&1
-	run_interleaved "fr1-degraded=/dev/fr0 md-$1-degraded=/dev/md0 ${2:-}" write "$4"
+	run_interleaved "fr1-degraded=/dev/fr0 md-$1-degraded=/dev/md0 ${2:-} ${5:-}" write "$4"
 	fr1ctl stop /dev/fr0 >/dev/null
 	md_stop /dev/ram2 /dev/ram3
 }
 # The goals (bench_report.py shows them): fr1 >= md without a bitmap, healthy
 # and degraded; degraded, >= 0.95 of the raw leg it writes to, and twice md
 # with its internal bitmap recording.
-side_by_side none raw=/dev/ram4 "fr1/md-none>=1.0" "fr1-degraded/md-none-degraded>=1.0 fr1-degraded/raw>=0.95"
+# dm-linear over a member of its own is the cheapest stacked driver there is
+# (a remap, no bookkeeping): how close to the raw leg stacking itself gets.
+modprobe dm-mod
+dmsetup create linear --table "0 $((SIZE_MB * 2048)) linear /dev/ram5 0" || die "dm-linear"
+side_by_side none raw=/dev/ram4 "fr1/md-none>=1.0" \
+	"fr1-degraded/md-none-degraded>=1.0 fr1-degraded/raw>=0.95 dm-linear/raw>=0.95" dm-linear=/dev/mapper/linear
+dmsetup remove linear
 side_by_side internal "" "" "fr1-degraded/md-internal-degraded>=2"
 fr1_build /dev/ram0 /dev/ram1 /dev/ram4
 md_create /dev/md0 none "" /dev/ram2 /dev/ram3 /dev/ram5

@@ -26,8 +26,10 @@ check "every target measured" all_targets
 # fr1-degraded and raw) get a second one, a target of no goal (md-internal
 # healthy) does not.
 again() {
-	has '"workload":"randwrite","target":"fr1","rep":2' && has '"workload":"randwrite","target":"md-none","rep":2' \
-		&& has '"workload":"randwrite","target":"raw","rep":2' && ! has '"target":"md-internal","rep":2'
+	has '"workload":"randwrite","target":"fr1","pass":[0-9]*,"rep":2' \
+		&& has '"workload":"randwrite","target":"md-none","pass":[0-9]*,"rep":2' \
+		&& has '"workload":"randwrite","target":"raw","pass":[0-9]*,"rep":2' \
+		&& ! has '"target":"md-internal","pass":[0-9]*,"rep":2'
 }
 check "undecided goals measured again, only their targets" again
 check "resync of K=10 copied exactly 40960 bytes" has '"target":"fr1","k":10,"ms":[0-9]*,"kernel_ms":[0-9]*,"bytes":40960}'
