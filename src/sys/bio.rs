@@ -1130,10 +1130,10 @@ impl<'a, O: CloneOwner> FanOut<'a, O> {
         // The master holds the reference until its completion.
         let bdev = member.bdev();
         member.keep();
-        // SAFETY: The master is ours and not in flight; the member's bdev is
-        // open while the slot reference is held; the hook outlives the I/O
-        // (it is freed by `Finished::end`, after the completion). Ownership
-        // of the master passes to the block layer until `remap_end_io`.
+        // Ownership of the master passes to the block layer until
+        // `remap_end_io`; the hook is freed by `Finished::end`, after that.
+        // SAFETY: The master is ours, not in flight; the member's bdev is open
+        // while the slot reference is held; the hook outlives the I/O.
         unsafe {
             ffi::fr1_bio_set_dev(p, bdev);
             (*p).bi_end_io = Some(remap_end_io::<O>);
@@ -1286,11 +1286,11 @@ impl<S> Finished<S> {
     pub(crate) fn end(self, status: Status) {
         let g = self.group.as_ptr();
         core::mem::forget(self);
+        // The master (restored, if it was sent itself) ends through its
+        // caller's completion; then the first clone (whose pad holds the
+        // group) is put, or the hook holding it (`Hook` invariants) freed.
         // SAFETY: By the type invariants we own the group: its fields are
-        // moved out or dropped once, then the first clone (whose pad holds
-        // the group) is put, or the hook holding it freed (`Hook`
-        // invariants), which frees it. The master (restored, if it was sent
-        // itself) ends through its caller's completion.
+        // moved out or dropped once, before the storage is freed.
         unsafe {
             let master = core::ptr::read(&raw const (*g).master);
             let primary = (*g).primary;
@@ -1440,10 +1440,10 @@ unsafe extern "C" fn clone_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
 /// Set only by [`FanOut::send_master`], with `bi_private` pointing to the
 /// master's live [`Hook`] of `O::Shared`, whose owner is an `O`.
 unsafe extern "C" fn remap_end_io<O: CloneOwner>(bio: *mut bindings::bio) {
+    // The master, completed by the block layer, is ours again: its saved
+    // fields go back before anything of fr1 reads it (`Hook`'s protocol).
     // SAFETY: By the safety requirements `bi_private` is the hook, live
-    // until the group finished (the decrement below). The bio is the
-    // master, completed by the block layer: ours again. Its saved fields are
-    // put back before anything of fr1 reads it (`Hook`'s protocol).
+    // until the group finished (the decrement below).
     let (hook, status) = unsafe {
         let hook = (*bio).bi_private.cast::<Hook<O::Shared>>();
         let status = Status((*bio).bi_status);
