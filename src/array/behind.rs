@@ -172,6 +172,11 @@ pub(crate) struct SlotBehind {
     /// the start of the last one that ended (a leg's writes end nearly in
     /// order), or of the first one after the leg was idle.
     pub(super) oldest_ns: AtomicU64,
+    /// When (monotonic ns) the leg's last behind write ended: with
+    /// `oldest_ns`, how long a busy leg has landed nothing (the stall
+    /// watch's measure: a slow leg with a deep queue lands writes and is
+    /// not stalled, though its oldest write may be old).
+    landed_ns: AtomicU64,
     /// Bytes of writes that skipped the leg since it went behind.
     pub(super) skipped_bytes: AtomicU64,
     /// Times it went behind since it last caught up (the catch-up's
@@ -197,6 +202,7 @@ impl SlotBehind {
             caught_up_pending: AtomicBool::new(false),
             inflight: AtomicU32::new(0),
             oldest_ns: AtomicU64::new(0),
+            landed_ns: AtomicU64::new(0),
             skipped_bytes: AtomicU64::new(0),
             episodes: AtomicU32::new(0),
             copies: AtomicU32::new(0),
@@ -373,6 +379,7 @@ impl Array {
         let b = &s.behind;
         self.behind.flights.leg_done(flight as usize, 1 << slot);
         b.oldest_ns.fetch_max(start_ns, Ordering::AcqRel);
+        b.landed_ns.fetch_max(monotonic_ns(), Ordering::AcqRel);
         if resync {
             b.copy_sectors.fetch_sub(sectors, Ordering::Relaxed);
             // SeqCst against `wait_resync_copies`' count of readers.
@@ -495,6 +502,22 @@ impl Array {
         }
         let oldest = b.oldest_ns.load(Ordering::SeqCst);
         Some(monotonic_ns().saturating_sub(oldest) / 1_000_000)
+    }
+
+    /// For how long (ms) the leg in `slot`, with behind writes in flight,
+    /// has landed none: since the later of its last behind write's end and
+    /// the start of the oldest in flight (`None` if none is). The stall
+    /// watch and `stop` fail a leg on it (`md/fr1_stall_ms`).
+    pub(super) fn stalled_ms(&self, slot: u32) -> Option<u64> {
+        let b = &self.slot.get(slot as usize)?.behind;
+        if b.inflight.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let since = b
+            .oldest_ns
+            .load(Ordering::SeqCst)
+            .max(b.landed_ns.load(Ordering::SeqCst));
+        Some(monotonic_ns().saturating_sub(since) / 1_000_000)
     }
 
     /// The legs with behind writes in flight that overlap `sectors` at

@@ -16,7 +16,7 @@ use crate::logic::balance::{self, Mirror};
 use crate::logic::behind::{Route, Why};
 use crate::logic::interlock::{bucket_of, Entry, REGION_SECTORS};
 use crate::logic::slots::FailError;
-use crate::sys::bio::{Bio, CloneOwner, Finished, Group, OpClass, OptionalOp, Pad, Status};
+use crate::sys::bio::{Bio, CloneOwner, Finished, Group, IoAcct, OpClass, OptionalOp, Pad, Status};
 use crate::sys::member::MemberSlot;
 
 /// What the clones of one master bio share (in the first clone's front
@@ -45,10 +45,13 @@ pub(crate) struct IoState {
     notsupp: AtomicU32,
     /// Reads: the clone's status.
     status: AtomicU8,
+    /// An upper bio's I/O accounting on the array's disk, ended with it
+    /// ([`end_upper`]); none for behind copies.
+    acct: IoAcct,
 }
 
 impl IoState {
-    fn write(bucket: u32) -> Self {
+    fn write(bucket: u32, acct: IoAcct) -> Self {
         IoState {
             write: true,
             behind: 0,
@@ -61,6 +64,7 @@ impl IoState {
             uptodate: AtomicBool::new(false),
             notsupp: AtomicU32::new(0),
             status: AtomicU8::new(Status::OK.0),
+            acct,
         }
     }
 
@@ -70,11 +74,11 @@ impl IoState {
             start_ns: crate::sys::time::monotonic_ns(),
             flight,
             resync,
-            ..IoState::write(NO_BUCKET)
+            ..IoState::write(NO_BUCKET, IoAcct::NONE)
         }
     }
 
-    fn read(slot: u32) -> Self {
+    fn read(slot: u32, acct: IoAcct) -> Self {
         IoState {
             write: false,
             behind: 0,
@@ -87,8 +91,16 @@ impl IoState {
             uptodate: AtomicBool::new(false),
             notsupp: AtomicU32::new(0),
             status: AtomicU8::new(Status::OK.0),
+            acct,
         }
     }
+}
+
+/// Ends the upper bio of `done` with `status`: its accounting first, with
+/// the bio as it was submitted (`Finished` gives it back restored).
+fn end_upper(done: Finished<IoState>, status: Status) {
+    done.master().end_acct(done.shared().acct);
+    done.end(status);
 }
 
 /// The front pad of the array's clones.
@@ -188,7 +200,7 @@ unsafe impl CloneOwner for Array {
         if !st.write {
             let status = Status(st.status.load(Ordering::Acquire));
             if status.is_ok() || done.master().is_readahead() {
-                done.end(status);
+                end_upper(done, status);
                 this.end_master();
             } else {
                 this.retry.push(done);
@@ -237,7 +249,7 @@ unsafe impl CloneOwner for Array {
             Status::IOERR
         };
         let bucket = st.bucket;
-        done.end(status);
+        end_upper(done, status);
         this.end_write(bucket);
         this.end_master();
     }
@@ -309,6 +321,8 @@ impl Array {
     }
 
     fn write(&self, master: Bio) {
+        // Accounted from here: a wait for a freeze is the caller's latency.
+        let acct = master.start_acct();
         self.enter_write();
         let (sector, sectors) = (master.sector(), master.sectors());
         // Bios never cross a region (chunk_sectors), so one bucket covers it.
@@ -347,7 +361,7 @@ impl Array {
         if let Some((copy, flight)) = copy {
             missed |= self.send_behind(copy, flight, behind, false);
         }
-        let mut out = self.fan_out(master, IoState::write(bucket));
+        let mut out = self.fan_out(master, IoState::write(bucket, acct));
         let legs = (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0);
         let st = self.state();
         let writable = legs
@@ -385,6 +399,7 @@ impl Array {
             self.behind_skipped(skipped, sectors * 512);
         }
         if let Err((master, _)) = out.finish() {
+            master.end_acct(acct);
             master.end(Status::IOERR);
             self.end_write(bucket);
             self.end_master();
@@ -492,17 +507,19 @@ impl Array {
     }
 
     fn read(&self, mut master: Bio) {
+        let acct = master.start_acct();
         let (sector, sectors) = (master.sector(), master.sectors());
         let first_only = self.resync_pending.load(Ordering::Relaxed);
         let mut exclude = 0u32;
         loop {
             let Some(slot) = self.choose_read(sector, sectors, exclude, first_only) else {
+                master.end_acct(acct);
                 master.end(Status::IOERR);
                 self.end_master();
                 return;
             };
             // The master itself goes to the leg (`sys::bio::Hook`).
-            let mut out = self.fan_out(master, IoState::read(slot));
+            let mut out = self.fan_out(master, IoState::read(slot, acct));
             if out.send_only(slot, || self.state().readable(slot)) {
                 self.slot[slot as usize]
                     .next_seq
@@ -580,7 +597,7 @@ impl Array {
                 }
             }
         }
-        done.end(status);
+        end_upper(done, status);
         self.end_write(bucket);
         self.end_master();
     }
@@ -631,7 +648,7 @@ impl Array {
             }
         };
         drop(frozen);
-        done.end(status);
+        end_upper(done, status);
         self.end_master();
     }
 

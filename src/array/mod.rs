@@ -142,8 +142,8 @@ pub(crate) struct Array {
     probe_ms: AtomicU32,
     #[pin]
     probe_work: DelayedWork<Array, { probe::PROBE_WORK }>,
-    /// `md/fr1_stall_ms`: a leg whose oldest behind write is this old fails
-    /// (0: never; `array/probe.rs`).
+    /// `md/fr1_stall_ms`: a leg with behind writes in flight that lands
+    /// none for this long fails (0: never; `array/probe.rs`).
     stall_ms: AtomicU32,
     /// `md/max_read_errors` (md's name and default): a member whose decayed
     /// read error count exceeds it is failed, not repaired

@@ -56,10 +56,14 @@
 //!   either: the stall watch, a delayed work on fr1's queue, queued when a
 //!   leg's first behind write starts on an idle leg (`behind_start`, any
 //!   context), looks every quarter of `md/fr1_stall_ms` (at most every
-//!   second) at each leg's oldest behind write (`SlotBehind::oldest_ns`).
-//!   One older than the limit fails its leg (`fail_slot`: `(F)`, the reason
-//!   in dmesg, a probe queued); the watch requeues itself while a working
-//!   leg has behind writes in flight. 0 turns it off.
+//!   second) at how long each leg with behind writes in flight has landed
+//!   none (`Array::stalled_ms`: since its last behind write ended, or since
+//!   the oldest in flight started if that is later). Longer than the limit
+//!   fails the leg (`fail_slot`: `(F)`, the reason in dmesg, a probe
+//!   queued); the watch requeues itself while a working leg has behind
+//!   writes in flight. 0 turns it off. A leg that is slow but lands writes
+//!   is not stalled, however deep its queue: it goes behind on age
+//!   (`md/fr1_behind_max_ms`, `array/behind.rs`) and drains.
 //! - The writes still in flight on a failed leg stay in `flights` until
 //!   they end (a read, a resync copy and a re-add wait for or avoid them,
 //!   as for any behind write); one that fails later records its range.
@@ -82,8 +86,8 @@ pub(crate) const PROBE_WORK: u64 = 3;
 /// The work item ID of the stall watch.
 pub(crate) const WATCH_WORK: u64 = 4;
 
-/// Default of `md/fr1_stall_ms`: a leg whose oldest behind write is this
-/// old fails (the block layer's default I/O timeout, also NBD's).
+/// Default of `md/fr1_stall_ms`: a leg with behind writes in flight that
+/// lands none for this long fails (the block layer's default I/O timeout, also NBD's).
 pub(crate) const DEFAULT_STALL_MS: u32 = 30_000;
 
 /// Default of `md/fr1_probe_ms`: a failed leg is probed this often.
@@ -257,8 +261,8 @@ impl Array {
         );
     }
 
-    /// Fails the working legs whose oldest behind write is older than
-    /// `md/fr1_stall_ms` (see the protocol).
+    /// Fails the working legs that have landed no behind write in flight
+    /// for longer than `md/fr1_stall_ms` (see the protocol).
     fn watch(self: &Arc<Self>) {
         // Under `config` throughout (it never blocks): `stop` changes the
         // phase under it before it flushes the watch and the probe, so
@@ -273,7 +277,7 @@ impl Array {
         }
         let mut again = false;
         for slot in 0..MAX_MIRRORS {
-            let Some(age_ms) = self.behind_age_ms(slot) else {
+            let Some(age_ms) = self.stalled_ms(slot) else {
                 continue;
             };
             if !self.state().writable(slot) {
@@ -286,7 +290,7 @@ impl Array {
             let mut why = crate::logic::fmtbuf::FixedStr::<64>::default();
             let _ = core::fmt::Write::write_fmt(
                 &mut why,
-                format_args!("stalled: a write in flight for {age_ms} ms"),
+                format_args!("stalled: no write landed for {age_ms} ms"),
             );
             // The last in-sync copy is kept: looked at again next time.
             again |= self.fail_slot(slot, why.as_str()).is_err();

@@ -64,6 +64,17 @@ pub(crate) enum OptionalOp {
     WriteZeroes,
 }
 
+/// The I/O accounting of one upper bio ([`Bio::start_acct`]): its start
+/// (jiffies), or none if it is not accounted. Ended exactly once, by
+/// [`Bio::end_acct`], or the disk's in-flight count stays up.
+#[derive(Clone, Copy)]
+pub(crate) struct IoAcct(Option<kernel::ffi::c_ulong>);
+
+impl IoAcct {
+    /// Not accounted (behind copies, fr1's own I/O).
+    pub(crate) const NONE: IoAcct = IoAcct(None);
+}
+
 /// A bio whose completion fr1 is responsible for.
 ///
 /// # Invariants
@@ -263,6 +274,37 @@ impl Bio {
             }
             None => Err(Bio(NonNull::new(p).expect("bio is non-null"))),
         }
+    }
+
+    /// Starts the I/O accounting of an upper bio on the array's disk
+    /// (`/sys/block/mdN/stat`, iostat; md's `md_account_bio`, without its
+    /// clone): none if the queue's `iostats` is off or the bio carries no
+    /// data (an empty flush). End it with [`Bio::end_acct`] just before
+    /// the bio ends, with the bio's device and range as submitted.
+    pub(crate) fn start_acct(&self) -> IoAcct {
+        let p = self.as_ptr();
+        // SAFETY: The bio is live and fr1's (type invariants); an upper bio's
+        // device is the array's disk, live while the bio is in flight.
+        unsafe {
+            let q = (*(*(*p).bi_bdev).bd_disk).queue;
+            if (*p).bi_iter.bi_size == 0 || (*q).limits.features & ffi::FR1_BLK_FEAT_IO_STAT == 0 {
+                return IoAcct(None);
+            }
+            IoAcct(Some(bindings::bio_start_io_acct(p)))
+        }
+    }
+
+    /// Ends the accounting `acct` started on this bio (any context): its
+    /// device, operation and size must be those it was started with (for a
+    /// master sent itself, after the restore: [`Hook`]).
+    pub(crate) fn end_acct(&self, acct: IoAcct) {
+        let Some(start) = acct.0 else {
+            return;
+        };
+        let p = self.as_ptr();
+        // SAFETY: The bio is live and fr1's; its device is the disk the
+        // accounting was started on.
+        unsafe { bindings::bio_end_io_acct_remapped(p, start, (*p).bi_bdev) };
     }
 
     /// Completes the bio with `status`.

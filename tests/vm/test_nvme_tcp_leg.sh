@@ -77,7 +77,7 @@ while [ $cycle -le $CYCLES ]; do
 	rm $P/subsystems/$NQN
 	stalled() {
 		outage_writes $cycle && wait_for 30 leg_faulty &&
-			dmesg_has "nvme0n1 faulty (stalled: a write in flight for" && outage_writes $((cycle + 100))
+			dmesg_has "nvme0n1 faulty (stalled: no write landed for" && outage_writes $((cycle + 100))
 	}
 	check "cycle $cycle: port unlinked: writes go on within ${STALL_MS} ms; nvme0n1 fails (stalled)" stalled
 	ln -s $S $P/subsystems/$NQN
