@@ -32,8 +32,9 @@
 //!   fr1's leg queue, process context, one per slot): the writer pushes the
 //!   clone and queues the work, which may sleep in the submission for as
 //!   long as the leg does (another leg's submit work runs meanwhile).
-//!   Its queued writes are in flight for everyone else (counted, aged by
-//!   the stall watch from their start, in `flights`).
+//!   Its queued writes are in flight for everyone else (counted, in
+//!   `flights`, and watched by the stall watch from their start: a leg
+//!   whose submit work sleeps lands nothing).
 //! - So nothing that waits for writes (a freezer, a resync barrier) waits
 //!   for a slow leg. What behind writes would race instead goes through
 //!   `flights`: a write that overlaps one on its leg sends the leg behind
@@ -172,10 +173,10 @@ pub(crate) struct SlotBehind {
     /// the start of the last one that ended (a leg's writes end nearly in
     /// order), or of the first one after the leg was idle.
     pub(super) oldest_ns: AtomicU64,
-    /// When (monotonic ns) the leg's last behind write ended: with
-    /// `oldest_ns`, how long a busy leg has landed nothing (the stall
-    /// watch's measure: a slow leg with a deep queue lands writes and is
-    /// not stalled, though its oldest write may be old).
+    /// When (monotonic ns) a behind write last landed on the leg (ended
+    /// OK): with `oldest_ns`, how long a busy leg has landed nothing (the
+    /// stall watch's measure: a slow leg with a deep queue lands writes
+    /// and is not stalled, though its oldest write may be old).
     landed_ns: AtomicU64,
     /// Bytes of writes that skipped the leg since it went behind.
     pub(super) skipped_bytes: AtomicU64,
@@ -372,6 +373,7 @@ impl Array {
         sectors: u64,
         start_ns: u64,
         resync: bool,
+        landed: bool,
     ) {
         let Some(s) = self.slot.get(slot as usize) else {
             return;
@@ -379,7 +381,9 @@ impl Array {
         let b = &s.behind;
         self.behind.flights.leg_done(flight as usize, 1 << slot);
         b.oldest_ns.fetch_max(start_ns, Ordering::AcqRel);
-        b.landed_ns.fetch_max(monotonic_ns(), Ordering::AcqRel);
+        if landed {
+            b.landed_ns.fetch_max(monotonic_ns(), Ordering::AcqRel);
+        }
         if resync {
             b.copy_sectors.fetch_sub(sectors, Ordering::Relaxed);
             // SeqCst against `wait_resync_copies`' count of readers.

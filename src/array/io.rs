@@ -191,7 +191,14 @@ unsafe impl CloneOwner for Array {
             // after a failure was recorded above, not with the group: a leg
             // that stalls holds up no other (`Array::behind_leg_end`). The
             // group lives until this returns, so its flight entry does.
-            this.behind_leg_end(st.flight, slot, master.sectors(), st.start_ns, st.resync);
+            this.behind_leg_end(
+                st.flight,
+                slot,
+                master.sectors(),
+                st.start_ns,
+                st.resync,
+                status.is_ok(),
+            );
         }
     }
 
@@ -473,7 +480,7 @@ impl Array {
         // The shares of the legs not reached end now, while the fan-out's
         // own count keeps the group, and so the flight entry, alive.
         for slot in (0..MAX_MIRRORS).filter(|s| missed & (1 << s) != 0) {
-            self.behind_leg_end(flight, slot, sectors, start_ns, resync);
+            self.behind_leg_end(flight, slot, sectors, start_ns, resync, false);
         }
         if let Err((copy, _)) = out.finish() {
             copy.end(Status::OK);
@@ -604,7 +611,10 @@ impl Array {
 
     /// Serves a failed read from another mirror and rewrites the good data
     /// over the failed range (md's `fix_read_error`, with the same freeze of
-    /// writes so a newer write can never be overwritten by older data).
+    /// writes so a newer write can never be overwritten by older data). If
+    /// no other leg reads the whole range, block by block
+    /// ([`Array::fix_by_block`]): legs that each fail some other block of
+    /// it still give a good copy of every block.
     fn fix_read(&self, done: Finished<IoState>) {
         let master = done.master();
         let (failed_slot, mut tried) = (done.shared().slot, done.shared().tried);
@@ -628,13 +638,7 @@ impl Array {
         self.count_read_error(failed_slot);
         let status = loop {
             let Some(slot) = self.choose_read(sector, sectors, tried, false) else {
-                pr_err!(
-                    "{}: unrecoverable read error at sector {} ({} sectors)\n",
-                    self.name_str(),
-                    sector,
-                    sectors
-                );
-                break Status::IOERR;
+                break self.fix_by_block(&frozen, master);
             };
             tried |= 1 << slot;
             let Some(member) = self.slot_get(slot, false) else {
@@ -643,13 +647,74 @@ impl Array {
             let ok = self.bioset.clone_sync(master, &member).submit_wait();
             drop(member);
             if ok {
-                self.rewrite(&frozen, failed_slot, master, sector, sectors);
+                self.rewrite(&frozen, failed_slot, master, 0, sectors);
                 break Status::OK;
             }
         };
         drop(frozen);
         end_upper(done, status);
         self.end_master();
+    }
+
+    /// Serves the read of `master` block by block (4 KiB, or the logical
+    /// block if larger; the retry worker, writes frozen), after no leg read
+    /// it whole, so each may be bad somewhere in it: each block is read
+    /// from every readable leg, into `master` from the first that reads
+    /// it, into a scratch page from the others (to find out whether they
+    /// fail it without spoiling the good data), and written back over the
+    /// legs that failed it (only those). Without a scratch page (no
+    /// memory), every leg but the one that served the block gets it
+    /// written back. IOERR if some block has no readable copy (the other
+    /// blocks are still repaired).
+    fn fix_by_block(&self, frozen: &Frozen<'_>, master: &Bio) -> Status {
+        let (sector, sectors) = (master.sector(), master.sectors());
+        let step = master.block_sectors().max(8);
+        let scratch = crate::sys::bio::PageBuf::new((step * 512) as usize).ok();
+        let mut status = Status::OK;
+        let mut off = 0;
+        while off < sectors {
+            let at = sector + off;
+            let n = (step - at % step).min(sectors - off);
+            // Legs tried for this block, those that failed it, the first
+            // that read it.
+            let (mut tried, mut bad, mut good) = (0u32, 0u32, None);
+            while let Some(slot) = self.choose_read(at, n, tried, false) {
+                tried |= 1 << slot;
+                let Some(member) = self.slot_get(slot, false) else {
+                    continue;
+                };
+                let ok = match (good, &scratch) {
+                    (None, _) => self
+                        .bioset
+                        .clone_piece(master, &member, off, n)
+                        .submit_wait(),
+                    (Some(_), Some(buf)) => self.bioset.sync_io(&member, false, at, n, buf),
+                    // Not looked at: written back below.
+                    (Some(_), None) => false,
+                };
+                drop(member);
+                if !ok {
+                    bad |= 1 << slot;
+                } else if good.is_none() {
+                    good = Some(slot);
+                }
+            }
+            if good.is_some() {
+                for slot in (0..MAX_MIRRORS).filter(|s| bad & (1 << s) != 0) {
+                    self.rewrite(frozen, slot, master, off, n);
+                }
+            } else {
+                pr_err!(
+                    "{}: unrecoverable read error at sector {} ({} sectors)\n",
+                    self.name_str(),
+                    at,
+                    n
+                );
+                status = Status::IOERR;
+            }
+            off += n;
+        }
+        status
     }
 
     /// Counts one read error against `slot`'s member (decayed since its
@@ -689,13 +754,15 @@ impl Array {
         }
     }
 
-    /// Writes the data just read into `master` over `slot`'s failed range,
-    /// with writes frozen since before the read.
-    fn rewrite(&self, _frozen: &Frozen<'_>, slot: u32, master: &Bio, sector: u64, sectors: u64) {
+    /// Writes the data just read into `master`, the `sectors` from `off`
+    /// sectors into it, over `slot`'s failed range, with writes frozen
+    /// since before the read.
+    fn rewrite(&self, _frozen: &Frozen<'_>, slot: u32, master: &Bio, off: u64, sectors: u64) {
+        let sector = master.sector() + off;
         let Some(member) = self.slot_get(slot, true) else {
             return;
         };
-        let mut w = self.bioset.clone_sync(master, &member);
+        let mut w = self.bioset.clone_piece(master, &member, off, sectors);
         w.set_op_write();
         let ok = w.submit_wait();
         drop(member);

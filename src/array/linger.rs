@@ -10,10 +10,13 @@
 //!   as any master bio other than a behind copy is in flight
 //!   (`user_masters`: counted from `submit_bio` to the master's end; a
 //!   behind copy's group is started only by a write still counted there), and as long
-//!   as a leg with behind writes in flight still answers: it landed one
-//!   within `md/fr1_stall_ms`, the array's bound for a leg to answer
-//!   (`Array::stalled_ms`). A leg that landed none for longer (or that
-//!   failed already)
+//!   as a leg with behind writes in flight still answers: none of them is
+//!   older than `md/fr1_stall_ms`, the array's bound for a leg to answer.
+//!   (Stricter than the stall watch's "landed nothing for the limit",
+//!   `array/probe.rs`: a slow leg with a deep queue may drain behind while
+//!   the array runs, but it does not hold a stop up for longer than the
+//!   limit.)
+//!   A leg whose oldest behind write is older (or that failed already)
 //!   holds it up no longer: it is failed ("stalled at stop"), and if
 //!   behind writes are all that is left, the array lingers. (0 turns the
 //!   bound off: stop then waits for every write, as md does.)
@@ -104,7 +107,7 @@ impl Array {
             let mut next_ms = DRAIN_LOOK_MS;
             let mut answering = false;
             for slot in 0..MAX_MIRRORS {
-                let Some(age_ms) = self.stalled_ms(slot) else {
+                let Some(age_ms) = self.behind_age_ms(slot) else {
                     continue;
                 };
                 if self.state().faulty(slot) {
@@ -118,7 +121,7 @@ impl Array {
                 let mut why = crate::logic::fmtbuf::FixedStr::<64>::default();
                 let _ = core::fmt::Write::write_fmt(
                     &mut why,
-                    format_args!("stalled at stop: no write landed for {age_ms} ms"),
+                    format_args!("stalled at stop: a write in flight for {age_ms} ms"),
                 );
                 let _ = self.fail_slot_requested(slot, why.as_str());
             }

@@ -117,6 +117,18 @@ impl Bio {
         self.raw().bi_iter.bi_sector
     }
 
+    /// Sectors per logical block of the bio's device.
+    pub(crate) fn block_sectors(&self) -> u64 {
+        let p = self.as_ptr();
+        // SAFETY: The bio is live and fr1's; its device is open while it is.
+        let lbs = unsafe {
+            (*(*(*(*p).bi_bdev).bd_disk).queue)
+                .limits
+                .logical_block_size
+        };
+        u64::from(lbs / 512).max(1)
+    }
+
     /// Length in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         u64::from(self.raw().bi_iter.bi_size >> 9)
@@ -279,14 +291,20 @@ impl Bio {
     /// Starts the I/O accounting of an upper bio on the array's disk
     /// (`/sys/block/mdN/stat`, iostat; md's `md_account_bio`, without its
     /// clone): none if the queue's `iostats` is off or the bio carries no
-    /// data (an empty flush). End it with [`Bio::end_acct`] just before
-    /// the bio ends, with the bio's device and range as submitted.
+    /// data (an empty flush) or no device (fr1's own copies). End it with
+    /// [`Bio::end_acct`] just before the bio ends, with the bio's device
+    /// and range as submitted, once.
     pub(crate) fn start_acct(&self) -> IoAcct {
         let p = self.as_ptr();
-        // SAFETY: The bio is live and fr1's (type invariants); an upper bio's
-        // device is the array's disk, live while the bio is in flight.
+        // SAFETY: The bio is live and fr1's (type invariants); a device it
+        // has (the array's disk or a partition of it, for an upper bio) is
+        // live while the bio is in flight, with its disk and queue.
         unsafe {
-            let q = (*(*(*p).bi_bdev).bd_disk).queue;
+            let bdev = (*p).bi_bdev;
+            if bdev.is_null() {
+                return IoAcct(None);
+            }
+            let q = (*(*bdev).bd_disk).queue;
             if (*p).bi_iter.bi_size == 0 || (*q).limits.features & ffi::FR1_BLK_FEAT_IO_STAT == 0 {
                 return IoAcct(None);
             }
@@ -391,6 +409,17 @@ impl<T> BioSet<T> {
     /// backed by the set's mempool.
     pub(crate) fn clone_sync(&self, src: &Bio, member: &Member) -> Bio {
         self.clone_for(src, member).0
+    }
+
+    /// As [`BioSet::clone_sync`], for the `sectors` of `src` that start
+    /// `offset` sectors into it (`bio_trim`): a piece of the master, with
+    /// its pages (both within `src`'s range).
+    pub(crate) fn clone_piece(&self, src: &Bio, member: &Member, offset: u64, sectors: u64) -> Bio {
+        debug_assert!(offset + sectors <= src.sectors());
+        let clone = self.clone_sync(src, member);
+        // SAFETY: The clone is ours and not in flight; the range lies in it.
+        unsafe { bindings::bio_trim(clone.as_ptr(), offset, sectors) };
+        clone
     }
 
     /// As [`BioSet::clone_sync`]; also returns the clone's (uninitialised)

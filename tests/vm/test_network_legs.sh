@@ -50,6 +50,10 @@ outage_writes() {
 remote_written() { blockdev --flushbufs /dev/loop0 && awk '{print $7}' /sys/block/loop0/stat; }
 leg_faulty() { grep -q "nbd0\[1\](W)(F)" /proc/mdstat; }
 leg_gone() { ! grep -q "nbd0\[" /proc/mdstat; }
+# Failed: (F) in mdstat, or let go of already (with the server gone the
+# probe's third failed read comes about 1 s after the failure, maybe
+# before the test looks).
+failed() { leg_faulty || dmesg_has "nbd0 does not answer: let go of it"; }
 no_behind() { file_is $B/behind_writes 0; }
 readded() { dmesg_has "nbd0 answers again: re-adding it"; }
 # The resync after the re-add wrote exactly the dirty blocks to the store.
@@ -88,10 +92,6 @@ while [ $cycle -le $CYCLES ]; do
 		# The server dies: the leg fails at its next write; fr1 lets the
 		# device go; the server comes back and the client re-attaches.
 		nbd_kill 0
-		# Failed: (F) in mdstat, or let go of already (the probe's third
-		# failed read comes about 1 s after the failure, maybe before the
-		# writes are done).
-		failed() { leg_faulty || dmesg_has "nbd0 does not answer: let go of it"; }
 		died() {
 			outage_writes $cycle && wait_for 30 failed && dmesg_has "nbd0 faulty (" &&
 				outage_writes $((cycle + 100))
@@ -130,7 +130,7 @@ copying() { case $(cat $M/sync_completed) in none | delayed | "0 /"*) return 1 ;
 wait_for 60 copying
 nbd_kill 0
 interrupted() {
-	wait_for 60 leg_faulty && wait_for 30 dmesg_has "resync of slot 1 interrupted; what is left stays dirty"
+	wait_for 60 failed && wait_for 30 dmesg_has "resync of slot 1 interrupted; what is left stays dirty"
 }
 check "a brownout during the leg's resync: the resync stops, what is left stays dirty" interrupted
 nbd_detach 0
