@@ -16,7 +16,9 @@ use crate::logic::balance::{self, Mirror};
 use crate::logic::behind::{Route, Why};
 use crate::logic::interlock::{bucket_of, Entry, REGION_SECTORS};
 use crate::logic::slots::FailError;
-use crate::sys::bio::{Bio, CloneOwner, Finished, Group, IoAcct, OpClass, OptionalOp, Pad, Status};
+use crate::sys::bio::{
+    Bio, CloneOwner, Finished, Group, IoAcct, OpClass, OptionalOp, Pad, PageBuf, Status,
+};
 use crate::sys::member::MemberSlot;
 
 /// What the clones of one master bio share (in the first clone's front
@@ -631,6 +633,10 @@ impl Array {
         // handle_read_error -> freeze_array -> fix_read_error): a write that
         // landed between the read and the rewrite would otherwise be
         // overwritten on the failed member by the older data.
+        // The block-by-block pass's scratch block, allocated before writes
+        // are frozen: reclaim may write to this very array, and a write
+        // would wait for the freeze this worker holds.
+        let scratch = PageBuf::new((master.block_sectors().max(8) * 512) as usize).ok();
         let frozen = self.freeze();
         // A member past `md/max_read_errors` is failed (md's
         // exceed_read_errors): the read is served around it and the rewrite
@@ -638,7 +644,7 @@ impl Array {
         self.count_read_error(failed_slot);
         let status = loop {
             let Some(slot) = self.choose_read(sector, sectors, tried, false) else {
-                break self.fix_by_block(&frozen, master);
+                break self.fix_by_block(&frozen, master, scratch.as_ref());
             };
             tried |= 1 << slot;
             let Some(member) = self.slot_get(slot, false) else {
@@ -662,14 +668,14 @@ impl Array {
     /// from every readable leg, into `master` from the first that reads
     /// it, into a scratch page from the others (to find out whether they
     /// fail it without spoiling the good data), and written back over the
-    /// legs that failed it (only those). Without a scratch page (no
-    /// memory), every leg but the one that served the block gets it
-    /// written back. IOERR if some block has no readable copy (the other
-    /// blocks are still repaired).
-    fn fix_by_block(&self, frozen: &Frozen<'_>, master: &Bio) -> Status {
+    /// legs that failed it (only those). Without a scratch block (no memory
+    /// for it, `fix_read`) the other legs are not looked at: a bad block
+    /// there is found by a later read. IOERR if some block has no readable
+    /// copy (the other blocks are still repaired).
+    fn fix_by_block(&self, frozen: &Frozen<'_>, master: &Bio, scratch: Option<&PageBuf>) -> Status {
         let (sector, sectors) = (master.sector(), master.sectors());
         let step = master.block_sectors().max(8);
-        let scratch = crate::sys::bio::PageBuf::new((step * 512) as usize).ok();
+
         let mut status = Status::OK;
         let mut off = 0;
         while off < sectors {
@@ -683,14 +689,14 @@ impl Array {
                 let Some(member) = self.slot_get(slot, false) else {
                     continue;
                 };
-                let ok = match (good, &scratch) {
+                let ok = match (good, scratch) {
                     (None, _) => self
                         .bioset
                         .clone_piece(master, &member, off, n)
-                        .submit_wait(),
+                        .is_some_and(Bio::submit_wait),
                     (Some(_), Some(buf)) => self.bioset.sync_io(&member, false, at, n, buf),
-                    // Not looked at: written back below.
-                    (Some(_), None) => false,
+                    // Not looked at.
+                    (Some(_), None) => true,
                 };
                 drop(member);
                 if !ok {
@@ -762,9 +768,13 @@ impl Array {
         let Some(member) = self.slot_get(slot, true) else {
             return;
         };
-        let mut w = self.bioset.clone_piece(master, &member, off, sectors);
-        w.set_op_write();
-        let ok = w.submit_wait();
+        let ok = self
+            .bioset
+            .clone_piece(master, &member, off, sectors)
+            .is_some_and(|mut w| {
+                w.set_op_write();
+                w.submit_wait()
+            });
         drop(member);
         let name = self.slot_name(slot);
         if ok {

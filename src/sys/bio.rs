@@ -413,13 +413,25 @@ impl<T> BioSet<T> {
 
     /// As [`BioSet::clone_sync`], for the `sectors` of `src` that start
     /// `offset` sectors into it (`bio_trim`): a piece of the master, with
-    /// its pages (both within `src`'s range).
-    pub(crate) fn clone_piece(&self, src: &Bio, member: &Member, offset: u64, sectors: u64) -> Bio {
+    /// its pages (both within `src`'s range). `None` if the block layer
+    /// refused the trim (its checks warn and leave the bio whole).
+    pub(crate) fn clone_piece(
+        &self,
+        src: &Bio,
+        member: &Member,
+        offset: u64,
+        sectors: u64,
+    ) -> Option<Bio> {
         debug_assert!(offset + sectors <= src.sectors());
         let clone = self.clone_sync(src, member);
         // SAFETY: The clone is ours and not in flight; the range lies in it.
         unsafe { bindings::bio_trim(clone.as_ptr(), offset, sectors) };
-        clone
+        if clone.sector() == src.sector() + offset && clone.sectors() == sectors {
+            return Some(clone);
+        }
+        // SAFETY: The clone was never submitted; fr1 holds its only reference.
+        unsafe { bindings::bio_put(clone.into_raw()) };
+        None
     }
 
     /// As [`BioSet::clone_sync`]; also returns the clone's (uninitialised)
