@@ -829,7 +829,11 @@ impl Array {
     // for `config` or the region interlock while frozen, and nothing that a
     // write in flight waits for (its clones, the interlock held by a resync
     // copy) needs the freeze, so the drain always ends. Reads are not
-    // affected.
+    // affected. While frozen, a freezer allocates nothing that may enter
+    // reclaim (GFP_KERNEL): reclaim may write to this very array, and that
+    // write would wait for the freeze (`fix_read` allocates its scratch
+    // block first, `readd` its sample buffers; bios come from mempools with
+    // GFP_NOIO, bitmap nodes with GFP_NOWAIT).
 
     fn enter_write(&self) {
         loop {
