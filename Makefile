@@ -26,7 +26,8 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=-22 CC=clang-22 LD=ld.lld-22 RUSTC=/
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen \
 	LIBCLANG_PATH=/usr/lib/llvm-22/lib
 
-# make install: fr1ctl under $(DESTDIR)$(PREFIX).
+# make install: fr1ctl under $(DESTDIR)$(PREFIX), and the uapi header of
+# fr1's own ioctls (include/linux/fr1.h).
 PREFIX ?= /usr/local
 DESTDIR ?=
 
@@ -82,7 +83,9 @@ profile:
 install:
 	@eval "$$(scripts/fr1ctl-build.sh)" && d='$(DESTDIR)$(PREFIX)' && set -x && \
 	install -d "$$d/sbin" "$$d/share/man/man8" "$$d/share/bash-completion/completions" \
-		"$$d/share/zsh/site-functions" "$$d/share/fish/vendor_completions.d" && \
+		"$$d/share/zsh/site-functions" "$$d/share/fish/vendor_completions.d" \
+		"$$d/include/linux" && \
+	install -m 0644 include/uapi/linux/fr1.h "$$d/include/linux/fr1.h" && \
 	install -m 0755 "$$bin" "$$d/sbin/fr1ctl" && \
 	install -m 0644 "$$assets"/*.8 "$$d/share/man/man8/" && \
 	install -m 0644 "$$assets/fr1ctl.bash" "$$d/share/bash-completion/completions/fr1ctl" && \

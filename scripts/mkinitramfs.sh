@@ -29,7 +29,7 @@ TOOLS=(
 	/usr/bin/fio /sbin/mdadm /sbin/dmsetup /usr/bin/cmp /sbin/blockdev
 	/sbin/losetup /usr/bin/setpriv /sbin/mke2fs /bin/kmod /bin/dd
 	/usr/bin/sha256sum /bin/sync /usr/bin/stat /sbin/blkdiscard /usr/bin/fallocate /sbin/e2fsck
-	/usr/sbin/nbd-client /usr/bin/nbd-server /usr/sbin/nvme
+	/usr/sbin/nbd-client /usr/bin/nbd-server /usr/sbin/nvme /usr/sbin/integritysetup
 )
 
 key=$( { echo "$kb $kver"; cat "$kb/.done" 2>/dev/null; printf '%s\n' "${TOOLS[@]}";

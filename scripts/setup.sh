@@ -19,6 +19,8 @@ PKGS=(
 	qemu-system-x86 busybox-static fio linux-perf mdadm dmsetup util-linux e2fsprogs
 	# network legs in the guest: NBD client and server, NVMe over TCP
 	nbd-client nbd-server nvme-cli
+	# dm-integrity legs (checksum failures as read errors): integritysetup
+	cryptsetup-bin
 	# tests and benchmarks on the host
 	python3 python3-venv diffutils dkms patchelf
 )

@@ -66,6 +66,19 @@ pub(crate) enum Verb {
     /// Prints "event" when /proc/fr1stat (or /proc/mdstat) signals a change
     /// of any array; exits 1 if none comes within SECONDS.
     Events(EventsArgs),
+    /// Read a byte range of one leg, bypassing read balancing and repair
+    ///
+    /// Reads with FR1_READ_COPY (include/uapi/linux/fr1.h), at most 1 MiB
+    /// per call, and writes the bytes to FILE (created after the first call
+    /// succeeds) or to standard output. OFFSET and LENGTH are bytes, whole
+    /// logical blocks of the array; a K, M or G suffix multiplies by 1024s.
+    ReadCopy(ReadCopyArgs),
+    /// Write a range that is good on one leg over every other leg
+    ///
+    /// FR1_REPAIR_RANGE (include/uapi/linux/fr1.h), at most 1 MiB per call,
+    /// each region under the array's interlock (it never races a write).
+    /// EBUSY while a resync, recovery or check runs.
+    RepairRange(RepairRangeArgs),
     /// Issue one md ioctl as given, for tests and debugging
     ///
     /// Prints "ok" or the errno's name (EINVAL, EBUSY, ...) on the first
@@ -191,6 +204,60 @@ pub(crate) struct EventsArgs {
     pub(crate) json: bool,
 }
 
+/// `read-copy ARRAY --slot N --offset B --length B [--output FILE]`
+#[derive(Debug, Args)]
+pub(crate) struct ReadCopyArgs {
+    /// The array
+    #[arg(value_name = "ARRAY")]
+    pub(crate) array: String,
+    /// The leg to read (its slot, as md/dev-*/slot says)
+    #[arg(long, value_name = "N")]
+    pub(crate) slot: u32,
+    /// Where the range starts, in bytes
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) offset: u64,
+    /// How many bytes to read
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) length: u64,
+    /// Write the bytes here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<String>,
+}
+
+/// `repair-range ARRAY --from N --offset B --length B`
+#[derive(Debug, Args)]
+pub(crate) struct RepairRangeArgs {
+    /// The array
+    #[arg(value_name = "ARRAY")]
+    pub(crate) array: String,
+    /// The leg whose copy of the range is good (its slot)
+    #[arg(long, value_name = "N")]
+    pub(crate) from: u32,
+    /// Where the range starts, in bytes
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) offset: u64,
+    /// How many bytes to repair
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub(crate) length: u64,
+}
+
+/// A byte count: a number (decimal or 0x hex), optionally with a K, M or G
+/// suffix (powers of 1024).
+pub(crate) fn parse_bytes(v: &str) -> Result<u64, String> {
+    let (num, shift) = match v.as_bytes().last() {
+        Some(b'K' | b'k') => (&v[..v.len() - 1], 10),
+        Some(b'M' | b'm') => (&v[..v.len() - 1], 20),
+        Some(b'G' | b'g') => (&v[..v.len() - 1], 30),
+        _ => (v, 0),
+    };
+    let n = match num.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => num.parse::<u64>().ok(),
+    };
+    n.and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| "expected bytes, optionally with a K, M or G suffix".into())
+}
+
 /// `ioctl ARRAY CMD [ARG | FIELD=VALUE...] [--json]`
 #[derive(Debug, Args)]
 pub(crate) struct IoctlArgs {
@@ -201,15 +268,18 @@ pub(crate) struct IoctlArgs {
     /// GET_ARRAY_INFO, GET_DISK_INFO, RAID_AUTORUN, GET_BITMAP_FILE,
     /// ADD_NEW_DISK, HOT_REMOVE_DISK, SET_ARRAY_INFO, HOT_ADD_DISK,
     /// SET_DISK_FAULTY, SET_BITMAP_FILE, RUN_ARRAY, STOP_ARRAY, STOP_ARRAY_RO,
-    /// RESTART_ARRAY_RW)
+    /// RESTART_ARRAY_RW), or fr1's (FR1_READ_COPY, FR1_REPAIR_RANGE)
     #[arg(value_name = "CMD")]
     pub(crate) cmd: String,
     /// The argument: an integer (a dev_t encoding, 0), "null", "bad" (an
     /// invalid user pointer), or FIELD=VALUE pairs of the struct that
     /// SET_ARRAY_INFO/GET_ARRAY_INFO (level, size, nr_disks, raid_disks,
     /// md_minor, not_persistent, state, layout, chunk_size) or
-    /// ADD_NEW_DISK/GET_DISK_INFO (number, major, minor, raid_disk, state)
-    /// take; other ioctls that return data get a zeroed buffer
+    /// ADD_NEW_DISK/GET_DISK_INFO (number, major, minor, raid_disk, state),
+    /// FR1_READ_COPY (slot, flags, offset, length, buf: an address; without
+    /// it, a buffer of `length` bytes) or FR1_REPAIR_RANGE (from, flags,
+    /// offset, length) take; other ioctls that return data get a zeroed
+    /// buffer
     #[arg(value_name = "ARG")]
     pub(crate) args: Vec<String>,
     /// Print the outcome as one JSON object

@@ -11,7 +11,7 @@ use clap::error::ErrorKind;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::{self, Cli, Level, Verb};
-use crate::logic::abi::{nr, MduArrayInfo, MduDiskInfo};
+use crate::logic::abi::{fr1_nr, nr, Fr1CopyIo, Fr1RepairRange, MduArrayInfo, MduDiskInfo};
 
 /// A parsed command.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +34,19 @@ pub(crate) enum Command {
     Events {
         timeout: Duration,
         json: bool,
+    },
+    ReadCopy {
+        array: String,
+        slot: u32,
+        offset: u64,
+        length: u64,
+        output: Option<String>,
+    },
+    RepairRange {
+        array: String,
+        from: u32,
+        offset: u64,
+        length: u64,
     },
     Ioctl {
         array: String,
@@ -77,6 +90,11 @@ pub(crate) enum RawArg {
     ArrayInfo(MduArrayInfo),
     /// `mdu_disk_info_t` with these fields.
     DiskInfo(MduDiskInfo),
+    /// `struct fr1_copy_io` with these fields; `buf` 0: a buffer of
+    /// `length` bytes is passed.
+    CopyIo(Fr1CopyIo),
+    /// `struct fr1_repair_range` with these fields.
+    RepairRange(Fr1RepairRange),
 }
 
 /// Parses the command line, program name first. Errors are clap's: they
@@ -113,6 +131,19 @@ where
         Verb::Events(e) => Command::Events {
             timeout: timeout(e.seconds),
             json: e.json,
+        },
+        Verb::ReadCopy(r) => Command::ReadCopy {
+            array: r.array,
+            slot: r.slot,
+            offset: r.offset,
+            length: r.length,
+            output: r.output,
+        },
+        Verb::RepairRange(r) => Command::RepairRange {
+            array: r.array,
+            from: r.from,
+            offset: r.offset,
+            length: r.length,
         },
         Verb::Ioctl(i) => {
             let cmd = ioctl_number(&i.cmd).ok_or_else(|| {
@@ -180,8 +211,9 @@ fn build(b: cli::BuildArgs, matches: &ArgMatches) -> Result<Build, clap::Error> 
     })
 }
 
-/// md's ioctls by name (md_u.h), as `fr1ctl ioctl` takes them.
-const IOCTLS: [(&str, u32); 15] = [
+/// md's ioctls by name (md_u.h), and fr1's (fr1.h), as `fr1ctl ioctl`
+/// takes them.
+const IOCTLS: [(&str, u32); 17] = [
     ("RAID_VERSION", nr::RAID_VERSION),
     ("GET_ARRAY_INFO", nr::GET_ARRAY_INFO),
     ("GET_DISK_INFO", nr::GET_DISK_INFO),
@@ -197,6 +229,8 @@ const IOCTLS: [(&str, u32); 15] = [
     ("STOP_ARRAY", nr::STOP_ARRAY),
     ("STOP_ARRAY_RO", nr::STOP_ARRAY_RO),
     ("RESTART_ARRAY_RW", nr::RESTART_ARRAY_RW),
+    ("FR1_READ_COPY", fr1_nr::READ_COPY),
+    ("FR1_REPAIR_RANGE", fr1_nr::REPAIR_RANGE),
 ];
 
 /// A number (decimal or 0x hex).
@@ -231,6 +265,25 @@ fn set_field(fields: &mut [(&str, &mut i32)], kv: &str) -> Result<(), String> {
         .ok_or_else(|| format!("unknown field '{k}'"))?;
     *slot.1 = v;
     Ok(())
+}
+
+/// [`set_field`] for the `u32`/`u64` fields of fr1's structs.
+fn set_field64(fields: &mut [(&str, &mut u64)], kv: &str) -> Result<(), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("expected FIELD=VALUE, got '{kv}'"))?;
+    let v = parse_num(v).ok_or_else(|| format!("bad value in '{kv}'"))?;
+    let slot = fields
+        .iter_mut()
+        .find(|(name, _)| *name == k)
+        .ok_or_else(|| format!("unknown field '{k}'"))?;
+    *slot.1 = v;
+    Ok(())
+}
+
+/// The `u32` fields of fr1's structs, from a parsed `u64`.
+fn narrow(v: u64, name: &str) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| format!("{name} is a 32-bit field"))
 }
 
 fn parse_raw_arg(cmd: u32, rest: &[&str]) -> Result<RawArg, String> {
@@ -276,6 +329,48 @@ fn parse_raw_arg(cmd: u32, rest: &[&str]) -> Result<RawArg, String> {
             )?;
         }
         return Ok(RawArg::DiskInfo(d));
+    }
+    if cmd == fr1_nr::READ_COPY {
+        let (mut slot, mut flags, mut offset, mut length, mut buf) = (0, 0, 0, 0, 0);
+        for kv in rest {
+            set_field64(
+                &mut [
+                    ("slot", &mut slot),
+                    ("flags", &mut flags),
+                    ("offset", &mut offset),
+                    ("length", &mut length),
+                    ("buf", &mut buf),
+                ],
+                kv,
+            )?;
+        }
+        return Ok(RawArg::CopyIo(Fr1CopyIo {
+            slot: narrow(slot, "slot")?,
+            flags: narrow(flags, "flags")?,
+            offset,
+            length,
+            buf,
+        }));
+    }
+    if cmd == fr1_nr::REPAIR_RANGE {
+        let (mut from, mut flags, mut offset, mut length) = (0, 0, 0, 0);
+        for kv in rest {
+            set_field64(
+                &mut [
+                    ("from", &mut from),
+                    ("flags", &mut flags),
+                    ("offset", &mut offset),
+                    ("length", &mut length),
+                ],
+                kv,
+            )?;
+        }
+        return Ok(RawArg::RepairRange(Fr1RepairRange {
+            from: narrow(from, "from")?,
+            flags: narrow(flags, "flags")?,
+            offset,
+            length,
+        }));
     }
     match rest {
         [] => Ok(RawArg::Int(0)),
@@ -747,6 +842,69 @@ mod tests {
         assert!(e.to_string().contains("unknown ioctl 'NOPE'"), "{e}");
         let e = parse_str("ioctl md0 ADD_NEW_DISK colour=3").unwrap_err();
         assert!(e.to_string().contains("unknown field 'colour'"), "{e}");
+    }
+
+    #[test]
+    fn copy_verbs_and_their_raw_ioctls() {
+        parses_to(
+            "read-copy /dev/md0 --slot 1 --offset 992K --length 64K --output /tmp/c1",
+            Command::ReadCopy {
+                array: s("/dev/md0"),
+                slot: 1,
+                offset: 992 << 10,
+                length: 64 << 10,
+                output: Some(s("/tmp/c1")),
+            },
+        );
+        parses_to(
+            "read-copy /dev/md0 --slot 0 --offset 0 --length 3M",
+            Command::ReadCopy {
+                array: s("/dev/md0"),
+                slot: 0,
+                offset: 0,
+                length: 3 << 20,
+                output: None,
+            },
+        );
+        parses_to(
+            "repair-range /dev/md0 --from 0 --offset 0x1000 --length 1G",
+            Command::RepairRange {
+                array: s("/dev/md0"),
+                from: 0,
+                offset: 4096,
+                length: 1 << 30,
+            },
+        );
+        let raw = |line: &str| match cmd(line) {
+            Command::Ioctl { arg, .. } => arg,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            raw("ioctl md0 FR1_READ_COPY slot=4294967295 offset=0xfffffffffffffe00 length=1024 buf=16"),
+            RawArg::CopyIo(Fr1CopyIo {
+                slot: u32::MAX,
+                flags: 0,
+                offset: 0xffff_ffff_ffff_fe00,
+                length: 1024,
+                buf: 16,
+            })
+        );
+        assert_eq!(
+            raw("ioctl md0 FR1_REPAIR_RANGE from=1 flags=1 length=4096"),
+            RawArg::RepairRange(Fr1RepairRange {
+                from: 1,
+                flags: 1,
+                offset: 0,
+                length: 4096,
+            })
+        );
+        assert_eq!(raw("ioctl md0 FR1_READ_COPY bad"), RawArg::BadPointer);
+        assert!(parse_str("ioctl md0 FR1_READ_COPY slot=4294967296").is_err());
+        assert!(parse_str("ioctl md0 FR1_REPAIR_RANGE colour=3").is_err());
+        assert!(parse_str("read-copy /dev/md0 --slot 0 --offset 1Q --length 1").is_err());
+        assert!(parse_str("read-copy /dev/md0 --offset 0 --length 1").is_err());
+        assert_eq!(crate::cli::parse_bytes("16G"), Ok(16 << 30));
+        assert!(crate::cli::parse_bytes("99999999999G").is_err());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use rustix::ioctl::{
     ioctl, Getter, IntegerSetter, Ioctl, IoctlOutput, NoArg, Opcode, Setter, Updater,
 };
 
-use crate::logic::abi::{nr, MduArrayInfo, MduDiskInfo, MduParam, MduVersion};
+use crate::logic::abi::{
+    fr1_nr, nr, Fr1CopyIo, Fr1RepairRange, MduArrayInfo, MduDiskInfo, MduParam, MduVersion,
+};
 
 /// A failed operation: what was attempted, the errno, and a hint.
 #[derive(Debug)]
@@ -260,6 +262,39 @@ impl Array {
     /// HOT_ADD_DISK of the device `dev`.
     pub(crate) fn hot_add(&self, dev: u32) -> Result<(), Errno> {
         self.member_op::<{ op(nr::HOT_ADD_DISK) }>(dev)
+    }
+
+    /// FR1_READ_COPY of `buf.len()` bytes at byte `offset` of the leg in
+    /// `slot`, into `buf`.
+    pub(crate) fn read_copy(&self, slot: u32, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let io = Fr1CopyIo {
+            slot,
+            flags: 0,
+            offset,
+            length: buf.len() as u64,
+            buf: buf.as_mut_ptr() as u64,
+        };
+        // SAFETY: FR1_READ_COPY reads a struct fr1_copy_io and writes at
+        // most `length` bytes at `buf`: the slice, borrowed mutably for the
+        // call.
+        unsafe { ioctl(&self.file, Setter::<{ op(fr1_nr::READ_COPY) }, _>::new(io)) }
+    }
+
+    /// FR1_REPAIR_RANGE of `length` bytes at byte `offset`, good on `from`.
+    pub(crate) fn repair_range(&self, from: u32, offset: u64, length: u64) -> Result<(), Errno> {
+        let r = Fr1RepairRange {
+            from,
+            flags: 0,
+            offset,
+            length,
+        };
+        // SAFETY: FR1_REPAIR_RANGE reads a struct fr1_repair_range.
+        unsafe {
+            ioctl(
+                &self.file,
+                Setter::<{ op(fr1_nr::REPAIR_RANGE) }, _>::new(r),
+            )
+        }
     }
 
     fn member_op<const OPCODE: Opcode>(&self, dev: u32) -> Result<(), Errno> {

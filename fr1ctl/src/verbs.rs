@@ -53,6 +53,19 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
             json,
         } => wait::wait(array, *timeout, *json),
         Command::Events { timeout, json } => events(*timeout, *json),
+        Command::ReadCopy {
+            array,
+            slot,
+            offset,
+            length,
+            output,
+        } => read_copy(array, *slot, *offset, *length, output.as_deref()),
+        Command::RepairRange {
+            array,
+            from,
+            offset,
+            length,
+        } => repair_range(array, *from, *offset, *length),
         Command::Ioctl {
             array,
             cmd,
@@ -60,6 +73,88 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
             json,
         } => raw_ioctl(array, *cmd, arg, *json),
     }
+}
+
+/// The hint for an errno of FR1_READ_COPY or FR1_REPAIR_RANGE.
+fn copy_hint(e: Errno) -> &'static str {
+    match e {
+        Errno::INVAL => {
+            "the slot must be an in-sync leg, the range whole logical blocks inside the array"
+        }
+        Errno::BUSY => "a resync, check or write-behind is running; retry when it is done",
+        Errno::IO => "the leg failed the I/O: see dmesg",
+        Errno::ACCESS => "it needs CAP_SYS_ADMIN",
+        Errno::NODEV => "the array is not running",
+        _ => "see 'fr1ctl detail'",
+    }
+}
+
+/// The ranges of at most one call (`FR1_MAX_COPY_BYTES`) that cover
+/// `length` bytes at `offset`.
+fn calls(offset: u64, length: u64) -> impl Iterator<Item = (u64, u64)> {
+    let step = abi::FR1_MAX_COPY_BYTES;
+    (0..length.div_ceil(step)).map(move |i| (offset + i * step, (length - i * step).min(step)))
+}
+
+/// `fr1ctl read-copy`: the range, one call per MiB, to FILE or stdout.
+/// FILE is created only once the first call succeeded (a refused read
+/// leaves no empty file behind).
+fn read_copy(
+    array: &str,
+    slot: u32,
+    offset: u64,
+    length: u64,
+    output: Option<&str>,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let arr = Array::open(array)?;
+    let mut buf = vec![0u8; length.min(abi::FR1_MAX_COPY_BYTES) as usize];
+    let mut out: Option<Box<dyn Write>> = None;
+    let write_err = |e: std::io::Error| Error::io("cannot write the copy", &e, "check the output");
+    for (at, len) in calls(offset, length.max(1)) {
+        let chunk = &mut buf[..len as usize];
+        arr.read_copy(slot, at, chunk).map_err(|e| {
+            Error::os(
+                format!("read-copy of slot {slot} at byte {at} ({len} bytes) of {array} failed"),
+                e,
+                copy_hint(e),
+            )
+        })?;
+        let w = match &mut out {
+            Some(w) => w,
+            None => out.insert(match output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| {
+                        Error::io(format!("cannot create {path}"), &e, "check the path")
+                    })?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            }),
+        };
+        w.write_all(chunk).map_err(write_err)?;
+    }
+    if let Some(mut w) = out {
+        w.flush().map_err(write_err)?;
+    }
+    Ok(())
+}
+
+/// `fr1ctl repair-range`: one call per MiB.
+fn repair_range(array: &str, from: u32, offset: u64, length: u64) -> Result<(), Error> {
+    let arr = Array::open(array)?;
+    for (at, len) in calls(offset, length.max(1)) {
+        arr.repair_range(from, at, len).map_err(|e| {
+            Error::os(
+                format!(
+                    "repair-range from slot {from} at byte {at} ({len} bytes) of {array} failed"
+                ),
+                e,
+                copy_hint(e),
+            )
+        })?;
+    }
+    println!("fr1ctl: repaired {length} bytes at byte {offset} of {array} from slot {from}");
+    Ok(())
 }
 
 fn fail(what: String, hint: &'static str) -> impl FnOnce(Errno) -> Error {
@@ -235,6 +330,14 @@ fn events(timeout: Duration, json: bool) -> Result<(), Error> {
 fn raw_ioctl(array: &str, cmd: u32, arg: &RawArg, json: bool) -> Result<(), Error> {
     let arr = Array::open(array)?;
     let (mut ai, mut di) = (MduArrayInfo::default(), MduDiskInfo::default());
+    // Set by their argument's arm only, and borrowed by the ioctl.
+    let (mut cio, mut rr): (abi::Fr1CopyIo, abi::Fr1RepairRange);
+    // FR1_READ_COPY without `buf`: a buffer of its length (a length the
+    // kernel must refuse gets at most 2 MiB).
+    let mut copy_buf = match arg {
+        RawArg::CopyIo(v) if v.buf == 0 => vec![0u8; v.length.min(2 << 20) as usize],
+        _ => Vec::new(),
+    };
     // At least what the command's size field claims (_IOC_SIZE).
     let mut buf = vec![0u8; ((cmd >> 16) & 0x3fff).max(4096) as usize];
     let raw = match arg {
@@ -249,6 +352,17 @@ fn raw_ioctl(array: &str, cmd: u32, arg: &RawArg, json: bool) -> Result<(), Erro
         RawArg::DiskInfo(v) => {
             di = *v;
             RawIoctl::pointer(cmd, &mut di)
+        }
+        RawArg::CopyIo(v) => {
+            cio = *v;
+            if cio.buf == 0 {
+                cio.buf = copy_buf.as_mut_ptr() as u64;
+            }
+            RawIoctl::pointer(cmd, &mut cio)
+        }
+        RawArg::RepairRange(v) => {
+            rr = *v;
+            RawIoctl::pointer(cmd, &mut rr)
         }
     };
     let result = arr.raw(raw);

@@ -96,7 +96,12 @@
 //! waits for a slow leg only when that leg holds the last readable copy.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use kernel::{prelude::*, sync::Arc, time::msecs_to_jiffies, workqueue::WorkItem};
+use kernel::{
+    prelude::*,
+    sync::{Arc, CondVarTimeoutResult},
+    time::msecs_to_jiffies,
+    workqueue::WorkItem,
+};
 
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
@@ -225,6 +230,10 @@ impl SlotBehind {
         self.episodes.store(0, Ordering::Relaxed);
     }
 }
+
+/// The bound of an ioctl's wait for behind writes when `md/fr1_stall_ms`
+/// is 0 (the stall watch is off): 30 s.
+const UNWATCHED_WAIT_MS: u32 = 30_000;
 
 /// The work item ID of the catch-up.
 pub(crate) const CATCH_UP_WORK: u64 = 2;
@@ -542,6 +551,36 @@ impl Array {
         }
         drop(g);
         self.behind.readers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// [`Array::wait_behind`] for an ioctl's caller: at most
+    /// `md/fr1_stall_ms` (a leg landing nothing that long fails anyway;
+    /// [`UNWATCHED_WAIT_MS`] if the watch is off), then EBUSY; a signal
+    /// ends it with EINTR.
+    pub(super) fn wait_behind_bounded(&self, sector: u64, sectors: u64, legs: u32) -> Result {
+        if self.behind_overlap(sector, sectors) & legs == 0 {
+            return Ok(());
+        }
+        let ms = match self.stall_ms.load(Ordering::Relaxed) {
+            0 => UNWATCHED_WAIT_MS,
+            ms => ms,
+        };
+        let mut left = msecs_to_jiffies(ms);
+        self.behind.readers.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.interlock_lock.lock();
+        let waited = loop {
+            if self.behind_overlap(sector, sectors) & legs == 0 {
+                break Ok(());
+            }
+            match self.interlock_cv.wait_interruptible_timeout(&mut g, left) {
+                CondVarTimeoutResult::Timeout => break Err(EBUSY),
+                CondVarTimeoutResult::Signal { .. } => break Err(EINTR),
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+            }
+        };
+        drop(g);
+        self.behind.readers.fetch_sub(1, Ordering::SeqCst);
+        waited
     }
 
     /// No behind write is in flight on the leg in `slot`.

@@ -14,8 +14,9 @@ use crate::sys::kthread;
 
 impl Array {
     /// Writes `buf` over `sectors` at `sector` of `slot`; a member that
-    /// fails the write fails, with `missed` (start, length) recorded.
-    fn write_copy(
+    /// fails the write fails, with `missed` (start, length) recorded. True
+    /// if the member took the write.
+    pub(super) fn write_copy(
         &self,
         slot: u32,
         sector: u64,
@@ -23,14 +24,16 @@ impl Array {
         buf: &PageBuf,
         why: &str,
         missed: (u64, u64),
-    ) {
-        if let Some(t) = self.slot_get(slot, true) {
-            let written = self.bioset.sync_io(&t, true, sector, sectors, buf);
-            drop(t);
-            if !written {
-                self.fail_and_record(slot, why, missed.0, missed.1);
-            }
+    ) -> bool {
+        let Some(t) = self.slot_get(slot, true) else {
+            return false;
+        };
+        let written = self.bioset.sync_io(&t, true, sector, sectors, buf);
+        drop(t);
+        if !written {
+            self.fail_and_record(slot, why, missed.0, missed.1);
         }
+        written
     }
 
     /// md's check/repair: compares every in-sync member with the first one,
@@ -84,7 +87,8 @@ impl Array {
                     // a re-add must copy all of that.
                     drop(m);
                     let missed = (sector, sectors - sector);
-                    self.write_copy(slot, sector, piece, &a, "write error during resync", missed);
+                    let why = "write error during resync";
+                    self.write_copy(slot, sector, piece, &a, why, missed);
                     continue;
                 }
                 let buf = if primary.is_none() { &a } else { &b };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! md's ioctls on an fr1 array (include/uapi/linux/raid/md_u.h); see the
-//! table in Documentation/fr1/admin.rst.
+//! md's ioctls on an fr1 array (include/uapi/linux/raid/md_u.h), and fr1's
+//! own (include/uapi/linux/fr1.h, `array/copyio.rs`); see the table in
+//! Documentation/fr1/admin.rst.
 
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -72,6 +73,14 @@ pub(crate) fn dispatch(array: &Arc<Array>, cmd: u32, arg: usize) -> Result<i32> 
         Cmd::HotAddDisk => array.hot_add(DevNum::from_user_arg(arg).map_err(to_error)?)?,
         // The write-intent bitmap is fr1's own, in memory.
         Cmd::SetBitmapFile => return Err(EINVAL),
+        Cmd::ReadCopy => {
+            let io: abi::Fr1CopyIo = user(size_of::<abi::Fr1CopyIo>()).reader().read()?;
+            array.read_copy(&io)?;
+        }
+        Cmd::RepairRange => {
+            let r: abi::Fr1RepairRange = user(size_of::<abi::Fr1RepairRange>()).reader().read()?;
+            array.repair_range(&r)?;
+        }
     }
     Ok(0)
 }

@@ -16,6 +16,7 @@
 
 mod behind;
 mod check;
+mod copyio;
 pub(crate) mod io;
 pub(crate) mod ioctl;
 mod linger;
@@ -158,6 +159,10 @@ pub(crate) struct Array {
     /// Writes wait while this is non-zero (md's freeze_array; see
     /// `Array::freeze` for the protocol).
     frozen: AtomicU32,
+    /// The sync thread (its whole run) and FR1_REPAIR_RANGE (`try_lock`)
+    /// exclude each other: see the protocol in `array/copyio.rs`.
+    #[pin]
+    copy_mutex: Mutex<()>,
     /// Serialises freezers: one [`io::Frozen`] guard at a time.
     #[pin]
     freezer: Mutex<()>,
@@ -250,6 +255,7 @@ impl Array {
                 zero_fill: FinishedStack::new(),
                 zero_fill_work <- new_work!("fr1::zero_fill_work"),
                 frozen: AtomicU32::new(0),
+                copy_mutex <- new_mutex!((), "fr1::copy_mutex"),
                 freezer <- new_mutex!(()),
                 writes_inflight: AtomicUsize::new(0),
                 freeze_lock <- new_spinlock_irq!(()),

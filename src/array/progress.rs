@@ -196,6 +196,8 @@ pub(crate) struct SyncJob {
 impl ThreadBody for SyncJob {
     fn run(self: Arc<Self>) {
         let a = &*self.array;
+        // No repair-range runs while this thread copies (`array/copyio.rs`).
+        let _copying = a.copy_mutex.lock();
         match self.mode {
             Mode::Recover => a.resync_all(),
             mode => a.check_all(mode),

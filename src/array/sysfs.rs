@@ -42,6 +42,7 @@ attr_table!(
     ProbeMs = c"fr1_probe_ms", RW;
     StallMs = c"fr1_stall_ms", RW;
     MaxReadErrors = c"max_read_errors", RW;
+    ReadableCopies = c"fr1_readable_copies", RO;
 });
 
 attr_table!(
@@ -242,6 +243,8 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         Some(MdAttr::ProbeMs) => writeln!(w, "{}", a.probe_ms.load(Ordering::Relaxed)),
         Some(MdAttr::StallMs) => writeln!(w, "{}", a.stall_ms.load(Ordering::Relaxed)),
         Some(MdAttr::MaxReadErrors) => writeln!(w, "{}", a.max_read_errors.load(Ordering::Relaxed)),
+        // The legs a read (or FR1_READ_COPY) may be served by.
+        Some(MdAttr::ReadableCopies) => writeln!(w, "{}", a.state().readable_mask().count_ones()),
         _ => Err(fmt::Error),
     }
 }

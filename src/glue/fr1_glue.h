@@ -20,6 +20,8 @@
 #include <linux/seq_file.h>
 #include <linux/workqueue.h>
 
+#include "../../include/uapi/linux/fr1.h"
+
 #ifdef __BINDGEN__
 const blk_status_t FR1_BLK_STS_OK = BLK_STS_OK;
 const blk_status_t FR1_BLK_STS_IOERR = BLK_STS_IOERR;
@@ -46,6 +48,10 @@ const __poll_t FR1_EPOLLIN = EPOLLIN;
 const __poll_t FR1_EPOLLRDNORM = EPOLLRDNORM;
 const __poll_t FR1_EPOLLERR = EPOLLERR;
 const __poll_t FR1_EPOLLPRI = EPOLLPRI;
+/* fr1's own ioctl numbers, as include/uapi/linux/fr1.h computes them. */
+const unsigned int FR1_READ_COPY_NR = FR1_READ_COPY;
+const unsigned int FR1_REPAIR_RANGE_NR = FR1_REPAIR_RANGE;
+const unsigned int FR1_MAX_COPY_BYTES_NR = FR1_MAX_COPY_BYTES;
 #endif
 
 struct queue_limits fr1_queue_limits_start_update(struct request_queue *q);

@@ -102,9 +102,14 @@ const IOC_NONE: u32 = 0;
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
+/// An ioctl number of type `ty` (`_IOC` of asm-generic/ioctl.h).
+const fn ioc_of(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    // `size` is at most 4096 here: the cast cannot truncate.
+    (dir << 30) | ((size as u32) << 16) | (ty << 8) | nr
+}
+/// An md ioctl number (type `MD_MAJOR`).
 const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    // `size` is at most 72 here: the cast cannot truncate.
-    (dir << 30) | ((size as u32) << 16) | (MD_MAJOR << 8) | nr
+    ioc_of(dir, MD_MAJOR, nr, size)
 }
 const fn io(nr: u32) -> u32 {
     ioc(IOC_NONE, nr, 0)
@@ -151,7 +156,58 @@ pub(crate) mod nr {
     pub(crate) const CLUSTERED_DISK_NACK: u32 = io(0x35);
 }
 
-/// An md ioctl fr1 understands.
+/// fr1's own ioctl type (`FR1_IOCTL_TYPE` of include/uapi/linux/fr1.h).
+pub(crate) const FR1_IOCTL_TYPE: u32 = 0xF1;
+/// The most bytes one FR1_READ_COPY or FR1_REPAIR_RANGE call takes
+/// (`FR1_MAX_COPY_BYTES`); longer ranges take several calls.
+pub(crate) const FR1_MAX_COPY_BYTES: u64 = 1 << 20;
+
+/// `struct fr1_copy_io` (32 bytes), FR1_READ_COPY's argument: read
+/// `length` bytes at byte `offset` of the array from the leg in `slot`
+/// into the user buffer at `buf`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fr1CopyIo {
+    pub(crate) slot: u32,
+    /// No flag is defined: must be 0.
+    pub(crate) flags: u32,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) buf: u64,
+}
+
+/// `struct fr1_repair_range` (24 bytes), FR1_REPAIR_RANGE's argument: the
+/// range (bytes) is good on the leg in `from`; write it over the others.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fr1RepairRange {
+    pub(crate) from: u32,
+    /// No flag is defined: must be 0.
+    pub(crate) flags: u32,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+}
+
+/// fr1's own ioctls, by number (include/uapi/linux/fr1.h).
+pub(crate) mod fr1_nr {
+    use super::*;
+    /// `_IOW(FR1_IOCTL_TYPE, 0x01, struct fr1_copy_io)`.
+    pub(crate) const READ_COPY: u32 = ioc_of(
+        IOC_WRITE,
+        FR1_IOCTL_TYPE,
+        0x01,
+        core::mem::size_of::<Fr1CopyIo>(),
+    );
+    /// `_IOW(FR1_IOCTL_TYPE, 0x02, struct fr1_repair_range)`.
+    pub(crate) const REPAIR_RANGE: u32 = ioc_of(
+        IOC_WRITE,
+        FR1_IOCTL_TYPE,
+        0x02,
+        core::mem::size_of::<Fr1RepairRange>(),
+    );
+}
+
+/// An md ioctl fr1 understands, or one of fr1's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cmd {
     RaidVersion,
@@ -168,6 +224,10 @@ pub(crate) enum Cmd {
     HotRemoveDisk,
     HotAddDisk,
     SetBitmapFile,
+    /// FR1_READ_COPY.
+    ReadCopy,
+    /// FR1_REPAIR_RANGE.
+    RepairRange,
 }
 
 impl Cmd {
@@ -189,11 +249,14 @@ impl Cmd {
             nr::HOT_REMOVE_DISK => Cmd::HotRemoveDisk,
             nr::HOT_ADD_DISK => Cmd::HotAddDisk,
             nr::SET_BITMAP_FILE => Cmd::SetBitmapFile,
+            fr1_nr::READ_COPY => Cmd::ReadCopy,
+            fr1_nr::REPAIR_RANGE => Cmd::RepairRange,
             _ => return Err(Errno::NoTty),
         })
     }
 
-    /// md lets anyone query; every change needs CAP_SYS_ADMIN (EACCES).
+    /// md lets anyone query; every change needs CAP_SYS_ADMIN (EACCES), and
+    /// so does a read of one chosen leg (it goes around the array's reads).
     pub(crate) fn needs_admin(self) -> bool {
         !matches!(
             self,
@@ -371,6 +434,24 @@ mod tests {
         assert_eq!(nr::STOP_ARRAY, 0x932);
         assert_eq!(core::mem::size_of::<MduArrayInfo>(), 72);
         assert_eq!(core::mem::size_of::<MduDiskInfo>(), 20);
+    }
+
+    #[test]
+    fn fr1_ioctl_numbers_match_header() {
+        // gcc's _IOW(0xF1, 1, struct fr1_copy_io) and _IOW(0xF1, 2, struct
+        // fr1_repair_range) of include/uapi/linux/fr1.h; tests/host checks
+        // the header itself.
+        assert_eq!(fr1_nr::READ_COPY, 0x4020_F101);
+        assert_eq!(fr1_nr::REPAIR_RANGE, 0x4018_F102);
+        assert_eq!(core::mem::size_of::<Fr1CopyIo>(), 32);
+        assert_eq!(core::mem::size_of::<Fr1RepairRange>(), 24);
+        assert_eq!(Cmd::decode(0x4020_F101), Ok(Cmd::ReadCopy));
+        assert_eq!(Cmd::decode(0x4018_F102), Ok(Cmd::RepairRange));
+        // Another size or direction is another ioctl.
+        assert_eq!(Cmd::decode(0x8020_F101), Err(Errno::NoTty));
+        assert_eq!(Cmd::decode(0x4018_F101), Err(Errno::NoTty));
+        assert!(Cmd::ReadCopy.needs_admin());
+        assert!(Cmd::RepairRange.needs_admin());
     }
 
     #[test]

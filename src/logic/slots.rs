@@ -85,7 +85,7 @@ impl Slots {
 
     /// Reads may be served by the member: present, in sync, not faulty.
     pub(crate) fn readable(self, slot: u32) -> bool {
-        self.readable_mask() & (1 << slot) != 0
+        slot < MAX_MIRRORS && self.readable_mask() & (1 << slot) != 0
     }
 
     /// Writes must go to the member: present and not faulty.

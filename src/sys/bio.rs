@@ -14,6 +14,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::Opaque,
+    uaccess::UserSliceWriter,
     workqueue::{Work, WorkItem},
 };
 
@@ -633,6 +634,26 @@ impl PageBuf {
             off += n;
         }
         true
+    }
+}
+
+impl PageBuf {
+    /// Copies the first `bytes` bytes to user memory through `w`, a page at
+    /// a time through a bounce page (process context, may fault and sleep).
+    /// EFAULT if the user range is not writable.
+    pub(crate) fn copy_to_user(&self, w: &mut UserSliceWriter, bytes: usize) -> Result {
+        let mut bounce = KVec::from_elem(0u8, PAGE.min(bytes), GFP_KERNEL)?;
+        let mut off = 0;
+        while off < bytes {
+            let n = PAGE.min(bytes - off);
+            let page = self.pages.get(off / PAGE).ok_or(EINVAL)?;
+            // SAFETY: `bounce` has room for `n` <= PAGE bytes, read from
+            // offset 0 of the page: within it.
+            unsafe { page.read_raw(bounce.as_mut_ptr(), 0, n)? };
+            w.write_slice(&bounce[..n])?;
+            off += n;
+        }
+        Ok(())
     }
 }
 

@@ -171,6 +171,13 @@ impl Disk {
         unsafe { bindings::set_capacity(self.as_ptr(), sectors) };
     }
 
+    /// The logical block size in bytes (the largest of the members').
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        // SAFETY: The disk and its queue are live; the limit is a plain
+        // `u32` that changes only in `stack_limits`, under a frozen queue.
+        unsafe { (*(*self.as_ptr()).queue).limits.logical_block_size }
+    }
+
     /// Stacks the limits of `members` onto the disk's queue, under a frozen
     /// queue: no bio is being split while the limits change, and every bio
     /// split afterwards fits every member (seed 003's "bio too big").
