@@ -99,7 +99,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     prelude::*,
     sync::{Arc, CondVarTimeoutResult},
-    time::msecs_to_jiffies,
+    time::{msecs_to_jiffies, Jiffies},
     workqueue::WorkItem,
 };
 
@@ -553,30 +553,58 @@ impl Array {
         self.behind.readers.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// [`Array::wait_behind`] for an ioctl's caller: at most
-    /// `md/fr1_stall_ms` (a leg landing nothing that long fails anyway;
-    /// [`UNWATCHED_WAIT_MS`] if the watch is off), then EBUSY; a signal
-    /// ends it with EINTR.
-    pub(super) fn wait_behind_bounded(&self, sector: u64, sectors: u64, legs: u32) -> Result {
+    /// The time an ioctl's caller may wait for behind writes, in jiffies:
+    /// `md/fr1_stall_ms` (a leg landing nothing that long fails anyway), or
+    /// [`UNWATCHED_WAIT_MS`] if the watch is off. One budget serves every
+    /// wait of one call ([`Array::wait_behind_bounded`]).
+    pub(super) fn behind_wait_budget(&self) -> Jiffies {
+        msecs_to_jiffies(match self.stall_ms.load(Ordering::Relaxed) {
+            0 => UNWATCHED_WAIT_MS,
+            ms => ms,
+        })
+    }
+
+    /// [`Array::wait_behind`] for an ioctl's caller, out of `budget`
+    /// (what is left is written back): EBUSY once it is spent, EINTR on a
+    /// signal, unless the writes landed by then.
+    pub(super) fn wait_behind_bounded(
+        &self,
+        sector: u64,
+        sectors: u64,
+        legs: u32,
+        budget: &mut Jiffies,
+    ) -> Result {
         if self.behind_overlap(sector, sectors) & legs == 0 {
             return Ok(());
         }
-        let ms = match self.stall_ms.load(Ordering::Relaxed) {
-            0 => UNWATCHED_WAIT_MS,
-            ms => ms,
-        };
-        let mut left = msecs_to_jiffies(ms);
         self.behind.readers.fetch_add(1, Ordering::SeqCst);
         let mut g = self.interlock_lock.lock();
         let waited = loop {
             if self.behind_overlap(sector, sectors) & legs == 0 {
                 break Ok(());
             }
-            match self.interlock_cv.wait_interruptible_timeout(&mut g, left) {
-                CondVarTimeoutResult::Timeout => break Err(EBUSY),
-                CondVarTimeoutResult::Signal { .. } => break Err(EINTR),
-                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+            let ended = match self
+                .interlock_cv
+                .wait_interruptible_timeout(&mut g, *budget)
+            {
+                CondVarTimeoutResult::Woken { jiffies } => {
+                    *budget = jiffies;
+                    continue;
+                }
+                CondVarTimeoutResult::Timeout => {
+                    *budget = 0;
+                    EBUSY
+                }
+                CondVarTimeoutResult::Signal { jiffies } => {
+                    *budget = jiffies;
+                    EINTR
+                }
+            };
+            // They may have landed just now.
+            if self.behind_overlap(sector, sectors) & legs == 0 {
+                break Ok(());
             }
+            break Err(ended);
         };
         drop(g);
         self.behind.readers.fetch_sub(1, Ordering::SeqCst);

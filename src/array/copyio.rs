@@ -3,9 +3,7 @@
 //! fr1's copy ioctls (include/uapi/linux/fr1.h): FR1_READ_COPY reads a
 //! range of one chosen leg, FR1_REPAIR_RANGE writes a range that is good on
 //! one leg over the others. Both run in the caller's context (process
-//! context, may sleep) and hold no lock of the control path (`config`): a
-//! stop, a member change or the stall watch never waits for them beyond
-//! the slot references of their I/O, which end with it.
+//! context, may sleep) and never hold `config`.
 //!
 //! Protocol (what they race with):
 //!
@@ -13,32 +11,46 @@
 //!   read old or new. What it must not return is data older than a write
 //!   the array already acknowledged: a write-mostly leg may still have that
 //!   write in flight behind (`array/behind.rs`). So it first waits until no
-//!   behind write on its leg overlaps the range (`wait_behind_bounded`: at
-//!   most `md/fr1_stall_ms`, else EBUSY; a signal ends it with EINTR). The
-//!   leg may fail or leave while it reads: it is looked at again after the
-//!   read, and a leg that is no longer readable gives EINVAL, not data.
-//! - A repair is a resync copy in all but its source. It holds each region
-//!   of the range as the sync thread holds one (`Array::interlock_raise`:
-//!   no array write of the region is in flight, none starts), waits for
-//!   the behind writes over it on the source and the targets (bounded as
-//!   above), reads the source, and writes every other writable leg; a leg
-//!   that is behind (takes no writes) and a leg that failed or left get
-//!   the piece in their bitmap instead, so a catch-up or re-add copies it.
-//!   A target that fails the write fails, its piece recorded.
+//!   behind write on its leg overlaps the range (`wait_behind_bounded`, out
+//!   of a budget of `md/fr1_stall_ms` per call: EBUSY once spent, EINTR on
+//!   a signal). The leg may fail or leave while it reads: it is looked at
+//!   again after the read, and a leg that is no longer readable gives
+//!   EINVAL, not data.
+//! - A repair is a resync copy in all but its source. For each region of
+//!   the range it waits, holding nothing, until no behind write of any leg
+//!   overlaps it (same budget); then takes the freezer mutex (without
+//!   freezing writes) and holds the region as the sync thread holds one
+//!   (`Array::interlock_raise`: no array write of the region is in flight,
+//!   none starts). A behind write sent by a write that held the region
+//!   until then sends it back to waiting, holding nothing. Then it reads
+//!   the source and writes every other leg that takes writes; every leg
+//!   that did not get the data (behind, failing now, faulty, or gone but
+//!   tracked for a re-add) gets the piece in its bitmap, so a catch-up or
+//!   re-add copies it.
+//! - The freezer mutex keeps out whoever else writes a leg's blocks or
+//!   resets its bitmap outside the interlock: read-error repair
+//!   (`Array::fix_read`, which may rewrite a leg the repair writes, with
+//!   data it read before), the catch-up, and a re-add's bitmap reset
+//!   (`readd.rs`). Order: `copy_mutex` -> `freezer` -> region, the
+//!   freezers' order; none of them waits for a region while holding the
+//!   freezer.
 //! - A repair and the sync thread exclude each other through
 //!   `Array::copy_mutex`: a resync copy reading a target the repair is
 //!   rewriting could otherwise write the older data over a third leg after
 //!   the repair wrote it. The sync thread holds the mutex for its whole
 //!   run; a repair only tries it (EBUSY while a resync, recovery, check or
-//!   repair runs). A sync thread started during a repair waits for it (at
-//!   most one call's range, 1 MiB).
-//! - Read-error repair (`Array::fix_read`) freezes writes, not regions: it
-//!   may rewrite a leg a repair also writes; both write data read from an
-//!   in-sync leg under the region's exclusion of user writes.
+//!   repair runs). A sync thread started during a repair polls for it (at
+//!   most one call's range, 1 MiB, plus its waits for behind writes) and
+//!   gives up when it is stopped, so a stop never waits for a repair.
+//! - Known limit: the I/O of a call is not counted in the array's
+//!   `inflight`. The caller holds the array open, so only a STOP_ARRAY on
+//!   the same open file, from another thread, races it; that stop then
+//!   finds the member referenced and leaves it attached (`take_member`).
 
 use core::sync::atomic::Ordering;
 use kernel::{
     prelude::*,
+    time::Jiffies,
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -57,7 +69,8 @@ impl Array {
         let bytes = usize::try_from(io.length).map_err(|_| EINVAL)?;
         let buf = PageBuf::new(bytes)?;
         // Writes the array acknowledged land on the leg first.
-        self.wait_behind_bounded(range.sector, range.sectors, 1 << io.slot)?;
+        let mut budget = self.behind_wait_budget();
+        self.wait_behind_bounded(range.sector, range.sectors, 1 << io.slot, &mut budget)?;
         let member = self.slot_get(io.slot, false).ok_or(EINVAL)?;
         let ok = self
             .bioset
@@ -84,14 +97,12 @@ impl Array {
         copyio::repair_targets(st, r.from, raid_disks).map_err(to_error)?;
         let buf = PageBuf::new((range.sectors.min(REGION_SECTORS) * 512) as usize)?;
         let _copying = self.copy_mutex.try_lock().ok_or(EBUSY)?;
+        let mut budget = self.behind_wait_budget();
         let end = range.sector + range.sectors;
         let mut sector = range.sector;
         while sector < end {
             let piece = (end - sector).min(REGION_SECTORS - sector % REGION_SECTORS);
-            let bucket = self.interlock_raise(sector);
-            let done = self.repair_piece(r.from, sector, piece, &buf, raid_disks);
-            self.interlock_lower(bucket);
-            done?;
+            self.repair_piece(r.from, sector, piece, &buf, raid_disks, &mut budget)?;
             sector += piece;
         }
         pr_info!(
@@ -104,10 +115,46 @@ impl Array {
         Ok(())
     }
 
-    /// One region's piece of a repair (its region held): EIO if the source
-    /// fails the read or every target fails the write, EINVAL if the source
-    /// or every target left.
+    /// One region's piece of a repair: waits (out of `budget`) until no
+    /// behind write of the array's legs overlaps it, then holds the freezer
+    /// (no read-error repair, catch-up or re-add meanwhile) and the region
+    /// (no write), and copies it ([`Array::repair_held`]).
     fn repair_piece(
+        &self,
+        from: u32,
+        sector: u64,
+        sectors: u64,
+        buf: &PageBuf,
+        raid_disks: u32,
+        budget: &mut Jiffies,
+    ) -> Result {
+        let legs = (1u32 << raid_disks.min(MAX_MIRRORS)) - 1;
+        loop {
+            // Waited for before anything is held: writers of the region and
+            // freezers do not wait for a slow leg.
+            self.wait_behind_bounded(sector, sectors, legs, budget)?;
+            let serial = self.freezer.lock();
+            let bucket = self.interlock_raise(sector);
+            // A write that held the region until the raise may have sent a
+            // behind write since the wait: wait for it, holding nothing.
+            if self.behind_overlap(sector, sectors) & legs == 0 {
+                let done = self.repair_held(from, sector, sectors, buf, raid_disks);
+                self.interlock_lower(bucket);
+                drop(serial);
+                return done;
+            }
+            self.interlock_lower(bucket);
+            drop(serial);
+        }
+    }
+
+    /// Copies one piece from `from` over the other legs, its region and the
+    /// freezer held and no behind write over it in flight. Every leg that
+    /// does not get the data (behind, failed, failing now, gone but still
+    /// tracked for a re-add) gets the piece in its bitmap. EIO if the
+    /// source fails the read or every target fails the write, EINVAL if
+    /// the source or every target left.
+    fn repair_held(
         &self,
         from: u32,
         sector: u64,
@@ -116,9 +163,6 @@ impl Array {
         raid_disks: u32,
     ) -> Result {
         let targets = copyio::repair_targets(self.state(), from, raid_disks).map_err(to_error)?;
-        // No older behind write may land over the repaired data, nor be
-        // missing from the source.
-        self.wait_behind_bounded(sector, sectors, targets | 1 << from)?;
         let member = self.slot_get(from, false).ok_or(EINVAL)?;
         let ok = self.bioset.sync_io(&member, false, sector, sectors, buf);
         drop(member);
@@ -126,25 +170,23 @@ impl Array {
         if !ok {
             return Err(EIO);
         }
-        // Targets that got the piece, in their data or in their bitmap.
-        let mut reached = 0u32;
+        let (mut written, mut failed) = (0u32, 0u32);
         for slot in (0..MAX_MIRRORS).filter(|s| targets & (1 << s) != 0) {
-            if self.takes_writes(slot) {
-                let why = "write error during repair-range";
-                if self.write_copy(slot, sector, sectors, buf, why, (sector, sectors)) {
-                    reached |= 1 << slot;
-                    continue;
-                }
-                if !self.state().present(slot) || self.takes_writes(slot) {
-                    // Failed by the write (recorded there), or gone.
-                    continue;
-                }
+            if !self.takes_writes(slot) {
+                continue;
             }
-            // Behind, or failed meanwhile: its bitmap holds the piece.
-            self.record_missed_write(1 << slot, sector, sectors);
-            reached |= 1 << slot;
+            let why = "write error during repair-range";
+            if self.write_copy(slot, sector, sectors, buf, why, (sector, sectors)) {
+                written |= 1 << slot;
+            } else {
+                failed |= 1 << slot;
+            }
         }
-        if reached == 0 {
+        let others = ((1u32 << raid_disks.min(MAX_MIRRORS)) - 1) & !(1 << from);
+        if others & !written != 0 {
+            self.record_missed_write(others & !written, sector, sectors);
+        }
+        if written == 0 && failed != 0 {
             return Err(EIO);
         }
         Ok(())

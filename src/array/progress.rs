@@ -5,7 +5,10 @@
 //! sync thread that ends an announcement.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::sync::Arc;
+use kernel::{
+    sync::Arc,
+    time::{delay::fsleep, Delta},
+};
 
 use super::Array;
 use crate::logic::mdstat::{SyncAction, SyncProgress, SyncStatus};
@@ -197,7 +200,17 @@ impl ThreadBody for SyncJob {
     fn run(self: Arc<Self>) {
         let a = &*self.array;
         // No repair-range runs while this thread copies (`array/copyio.rs`).
-        let _copying = a.copy_mutex.lock();
+        // One that runs now ends within a call's range; meanwhile a stop
+        // (which joins this thread holding `config`) is not kept waiting.
+        let _copying = loop {
+            if let Some(g) = a.copy_mutex.try_lock() {
+                break g;
+            }
+            if kthread::should_stop() {
+                return;
+            }
+            fsleep(Delta::from_millis(5));
+        };
         match self.mode {
             Mode::Recover => a.resync_all(),
             mode => a.check_all(mode),

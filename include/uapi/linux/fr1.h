@@ -28,11 +28,12 @@
  *           faulty or not in sync; the leg left while the call ran
  *   EFAULT  the struct, or (READ_COPY) `buf`, is not writable/readable
  *           user memory for the whole range
- *   EIO     the leg failed the read; (REPAIR_RANGE) every leg written
- *           failed the write
- *   EBUSY   a write-behind to one of the legs involved is still landing
- *           after md/fr1_stall_ms (or 30 s if that is 0); (REPAIR_RANGE)
- *           a resync, recovery, check or repair is running
+ *   EIO     the leg failed the read; (REPAIR_RANGE) the source failed the
+ *           read, or no other leg took the write and one failed it (that
+ *           leg is now faulty, its bitmap holding the range)
+ *   EBUSY   write-behinds to the legs involved were still landing after
+ *           md/fr1_stall_ms in all (30 s if that is 0); (REPAIR_RANGE) a
+ *           resync, recovery, catch-up, check or other repair is running
  *   EINTR   a signal arrived while waiting (the call may be repeated)
  *   ENOMEM  no memory for the kernel buffer
  */
