@@ -50,7 +50,9 @@
 //!   leg's bitmap, as a mirrored write does; the caller, who saw success,
 //!   loses nothing a resync cannot restore.
 //! - A resync copy to a write-mostly leg (the sync thread, process context,
-//!   holding the copy's region) goes as a behind write too while the leg
+//!   holding the copy's region; or a FR1_REPAIR_RANGE piece, its caller
+//!   holding the region and the freezer, `array/copyio.rs`, which excludes
+//!   the sync thread) goes as a behind write too while the leg
 //!   uses at most half its backlog (`Array::copy_behind`): a copy of the
 //!   resync buffer, published in `flights` before it is sent; then the copy
 //!   is retired at once (its bits cleared, its region released) while the

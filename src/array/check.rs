@@ -12,10 +12,21 @@ use crate::logic::interlock::REGION_SECTORS;
 use crate::sys::bio::PageBuf;
 use crate::sys::kthread;
 
+/// What [`Array::write_copy`] did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Copied {
+    /// The member took the write.
+    Written,
+    /// The write failed: the member failed, its bitmap recording the
+    /// range (unless it holds the last readable copy: it stays, md's rule).
+    Failed,
+    /// The slot took no writes any more: nothing was sent.
+    Gone,
+}
+
 impl Array {
     /// Writes `buf` over `sectors` at `sector` of `slot`; a member that
-    /// fails the write fails, with `missed` (start, length) recorded. True
-    /// if the member took the write.
+    /// fails the write fails, with `missed` (start, length) recorded.
     pub(super) fn write_copy(
         &self,
         slot: u32,
@@ -24,16 +35,17 @@ impl Array {
         buf: &PageBuf,
         why: &str,
         missed: (u64, u64),
-    ) -> bool {
+    ) -> Copied {
         let Some(t) = self.slot_get(slot, true) else {
-            return false;
+            return Copied::Gone;
         };
         let written = self.bioset.sync_io(&t, true, sector, sectors, buf);
         drop(t);
         if !written {
             self.fail_and_record(slot, why, missed.0, missed.1);
+            return Copied::Failed;
         }
-        written
+        Copied::Written
     }
 
     /// md's check/repair: compares every in-sync member with the first one,

@@ -23,10 +23,18 @@
 //!   (`Array::interlock_raise`: no array write of the region is in flight,
 //!   none starts). A behind write sent by a write that held the region
 //!   until then sends it back to waiting, holding nothing. Then it reads
-//!   the source and writes every other leg that takes writes; every leg
-//!   that did not get the data (behind, failing now, faulty, or gone but
-//!   tracked for a re-add) gets the piece in its bitmap, so a catch-up or
-//!   re-add copies it.
+//!   the source and writes every other leg that takes writes; a
+//!   write-mostly leg with room in its backlog gets the piece as a behind
+//!   write from a copy of its own (`Array::copy_behind`, exactly as a
+//!   resync copy, `array/behind.rs`), so neither the region nor the
+//!   freezer is held while a slow leg writes; the call returns once the
+//!   fast legs wrote (a read copy of the slow leg waits for the behind
+//!   write). Every leg that did not get the data (behind, failing now,
+//!   faulty, or gone but tracked for a re-add) gets the piece in its
+//!   bitmap, so a catch-up or re-add copies it. Each wait of a repair
+//!   (behind writes, the freezer, the region's writes: any may be waiting
+//!   for a stalled leg until `md/fr1_stall_ms`) ends with EINTR on a
+//!   signal, holding nothing it took for the piece.
 //! - The freezer mutex keeps out whoever else writes a leg's blocks or
 //!   resets its bitmap outside the interlock: read-error repair
 //!   (`Array::fix_read`, which may rewrite a leg the repair writes, with
@@ -50,10 +58,12 @@
 use core::sync::atomic::Ordering;
 use kernel::{
     prelude::*,
-    time::Jiffies,
+    sync::MutexGuard,
+    time::{delay::fsleep, Delta, Jiffies},
     uaccess::{UserPtr, UserSlice},
 };
 
+use super::check::Copied;
 use super::{to_error, Array, Phase};
 use crate::logic::abi::{Fr1CopyIo, Fr1RepairRange, MAX_MIRRORS};
 use crate::logic::copyio::{self, SectorRange};
@@ -118,7 +128,9 @@ impl Array {
     /// One region's piece of a repair: waits (out of `budget`) until no
     /// behind write of the array's legs overlaps it, then holds the freezer
     /// (no read-error repair, catch-up or re-add meanwhile) and the region
-    /// (no write), and copies it ([`Array::repair_held`]).
+    /// (no write), and copies it ([`Array::repair_held`]). Each of those
+    /// waits ends with EINTR on a signal; each retry costs the budget a
+    /// jiffy, so a region that keeps getting behind writes ends in EBUSY.
     fn repair_piece(
         &self,
         from: u32,
@@ -133,8 +145,14 @@ impl Array {
             // Waited for before anything is held: writers of the region and
             // freezers do not wait for a slow leg.
             self.wait_behind_bounded(sector, sectors, legs, budget)?;
-            let serial = self.freezer.lock();
-            let bucket = self.interlock_raise(sector);
+            let serial = self.freezer_interruptible()?;
+            let bucket = match self.interlock_raise_interruptible(sector) {
+                Ok(b) => b,
+                Err(e) => {
+                    drop(serial);
+                    return Err(e);
+                }
+            };
             // A write that held the region until the raise may have sent a
             // behind write since the wait: wait for it, holding nothing.
             if self.behind_overlap(sector, sectors) & legs == 0 {
@@ -145,15 +163,40 @@ impl Array {
             }
             self.interlock_lower(bucket);
             drop(serial);
+            if *budget == 0 {
+                return Err(EBUSY);
+            }
+            *budget -= 1;
+        }
+    }
+
+    /// The freezer mutex, for an ioctl's caller: EINTR on a signal. Its
+    /// holder may wait for a write in flight to a stalled leg (a freeze
+    /// drains writes) until `md/fr1_stall_ms` fails the leg, and the
+    /// kernel's mutex has no interruptible lock in Rust: it is tried every
+    /// millisecond.
+    fn freezer_interruptible(&self) -> Result<MutexGuard<'_, ()>> {
+        loop {
+            if let Some(g) = self.freezer.try_lock() {
+                return Ok(g);
+            }
+            if kernel::current!().signal_pending() {
+                return Err(EINTR);
+            }
+            fsleep(Delta::from_millis(1));
         }
     }
 
     /// Copies one piece from `from` over the other legs, its region and the
-    /// freezer held and no behind write over it in flight. Every leg that
-    /// does not get the data (behind, failed, failing now, gone but still
-    /// tracked for a re-add) gets the piece in its bitmap. EIO if the
-    /// source fails the read or every target fails the write, EINVAL if
-    /// the source or every target left.
+    /// freezer held and no behind write over it in flight. A write-mostly
+    /// leg with room in its backlog gets the piece as a behind write, from
+    /// a copy of its own (`Array::copy_behind`, as a resync copy does), so
+    /// the region and the freezer are not held while a slow leg writes; a
+    /// behind write that fails fails the leg and records the piece. Every
+    /// leg that does not get the data (behind, failed, failing now, gone
+    /// but still tracked for a re-add) gets the piece in its bitmap. EIO if
+    /// the source fails the read or every target that was written failed
+    /// the write, EINVAL if the source or every target left.
     fn repair_held(
         &self,
         from: u32,
@@ -170,26 +213,38 @@ impl Array {
         if !ok {
             return Err(EIO);
         }
-        let (mut written, mut failed) = (0u32, 0u32);
+        // `kept`: legs that will get the piece from their bitmap (behind).
+        let (mut written, mut failed, mut kept) = (0u32, 0u32, 0u32);
         for slot in (0..MAX_MIRRORS).filter(|s| targets & (1 << s) != 0) {
             if !self.takes_writes(slot) {
+                if self.state().writable(slot) {
+                    kept |= 1 << slot;
+                }
+                continue;
+            }
+            let behind = self
+                .slot_get(slot, true)
+                .is_some_and(|t| self.copy_behind(slot, &t, buf, sector, sectors));
+            if behind {
+                written |= 1 << slot;
                 continue;
             }
             let why = "write error during repair-range";
-            if self.write_copy(slot, sector, sectors, buf, why, (sector, sectors)) {
-                written |= 1 << slot;
-            } else {
-                failed |= 1 << slot;
+            match self.write_copy(slot, sector, sectors, buf, why, (sector, sectors)) {
+                Copied::Written => written |= 1 << slot,
+                Copied::Failed => failed |= 1 << slot,
+                Copied::Gone => {}
             }
         }
         let others = ((1u32 << raid_disks.min(MAX_MIRRORS)) - 1) & !(1 << from);
         if others & !written != 0 {
             self.record_missed_write(others & !written, sector, sectors);
         }
-        if written == 0 && failed != 0 {
-            return Err(EIO);
+        match (written, failed, kept) {
+            (0, 0, 0) => Err(EINVAL),
+            (0, f, _) if f != 0 => Err(EIO),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The sectors of a copy ioctl's byte range on a running array, and

@@ -907,6 +907,25 @@ impl Array {
         b
     }
 
+    /// [`Array::interlock_raise`] for an ioctl's caller: EINTR, holding
+    /// nothing, if a signal comes before the region's writes drained (a
+    /// write in flight to a stalled leg may take until `md/fr1_stall_ms`
+    /// fails it). A raise withdrawn is a lower: writers that saw it wait
+    /// on the condition variable the lower wakes.
+    pub(crate) fn interlock_raise_interruptible(&self, sector: u64) -> Result<usize> {
+        let b = bucket_of(sector);
+        self.interlock.raise_barrier(b);
+        let mut g = self.interlock_lock.lock();
+        while !self.interlock.resync_may_copy(b) {
+            if self.interlock_cv.wait_interruptible(&mut g) && !self.interlock.resync_may_copy(b) {
+                drop(g);
+                self.interlock_lower(b);
+                return Err(EINTR);
+            }
+        }
+        Ok(b)
+    }
+
     /// Releases a region taken by [`Array::interlock_raise`].
     pub(crate) fn interlock_lower(&self, b: usize) {
         let _g = self.interlock_lock.lock();

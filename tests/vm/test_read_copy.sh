@@ -9,7 +9,10 @@
 # - A read-copy of a leg with a bad block fails with EIO and repairs
 #   nothing (the bad block stays, no error is counted, no leg fails).
 # - On a write-mostly leg with writes landing 1.5 s late, a read-copy
-#   returns the data the array acknowledged (it waits for the behind write).
+#   returns the data the array acknowledged (it waits for the behind write),
+#   and a repair-range sends that leg its piece as a behind write.
+# - A repair waiting for a region's write (a 5 s slow leg) sleeps
+#   interruptibly: a signal ends it before the write lands.
 # - Validation: bad slot, failed or recovering leg, range past the end,
 #   unaligned, empty, over 1 MiB, flags, bad struct and buffer pointers,
 #   an unprivileged caller, a repair during a recovery: md's errnos, no splat.
@@ -17,7 +20,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 14
 
 MB=16
 modprobe brd rd_nr=3 rd_size=$((MB * 1024))
@@ -149,6 +152,39 @@ behind_read() {
 		/usr/bin/cmp /tmp/c1 /tmp/other && file_is $S/bitmap/behind_writes 0
 }
 check "write-behind: a read-copy of the slow leg right after a write returns the acknowledged data" behind_read
+# Other bytes straight onto the slow leg's device; a repair from slot 0
+# sends its piece to the write-mostly leg as a behind write (1.5 s) and
+# returns at once: the behind write is still in flight when it does.
+behind_repair() {
+	/bin/dd if=/tmp/other of=/dev/ram2 bs=64k seek=8 oflag=direct 2>/dev/null &&
+		! same /dev/ram0 /dev/ram2 &&
+		fr1ctl repair-range /dev/md1 --from 0 --offset 512K --length 64K &&
+		[ "$(cat $S/bitmap/behind_writes)" -ge 1 ] &&
+		fr1ctl read-copy /dev/md1 --slot 1 --offset 512K --length 64K --output /tmp/c1 &&
+		file_is $S/bitmap/behind_writes 0 &&
+		/bin/dd if=/dev/ram0 of=/tmp/want bs=64k skip=8 count=1 iflag=direct 2>/dev/null &&
+		/usr/bin/cmp /tmp/c1 /tmp/want && same /dev/ram0 /dev/ram2
+}
+check "write-behind: repair-range returns with its copy to the write-mostly leg behind; that leg then equals slot 0" behind_repair
+# Write-behind off and writes landing 5 s late: a write holds its region
+# for 5 s. A repair of that region sleeps interruptibly (S, not D) and a
+# signal ends it while the write is still in flight; then it repairs.
+wait_state() { grep -q "^State:[[:space:]]*$2" /proc/$1/status; }
+writing() { read -r r w </sys/block/md1/inflight && [ "$w" -ge 1 ]; }
+interrupted() {
+	echo 0 >$S/bitmap/backlog && dmsetup suspend slow &&
+		dmsetup reload slow --table "0 $((MB * 2048)) delay /dev/ram2 0 0 /dev/ram2 0 5000" &&
+		dmsetup resume slow || return 1
+	/bin/dd if=/tmp/other of=/dev/md1 bs=64k seek=12 oflag=direct 2>/dev/null &
+	local dd=$!
+	wait_for 4 writing || return 1
+	fr1ctl repair-range /dev/md1 --from 0 --offset 768K --length 64K &
+	local rr=$!
+	wait_for 4 wait_state $rr S && writing && kill -TERM $rr && ! wait $rr && writing &&
+		wait $dd && ! dmesg_has "md1: repair-range from ram0: 128 sectors at sector 1536" &&
+		fr1ctl repair-range /dev/md1 --from 0 --offset 768K --length 64K && same /dev/ram0 /dev/ram2
+}
+check "a repair waiting for a region's slow write sleeps interruptibly; a signal ends it before the write lands" interrupted
 stop1() { mdadm --stop /dev/md1 && dmsetup remove slow; }
 check "stop md1" stop1
 ktap_finished
