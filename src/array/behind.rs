@@ -240,6 +240,22 @@ const UNWATCHED_WAIT_MS: u32 = 30_000;
 /// The work item ID of the catch-up.
 pub(crate) const CATCH_UP_WORK: u64 = 2;
 
+/// Who sends a behind write ([`Array::send_behind`]), and so how its
+/// clones are submitted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sender {
+    /// A user write (`submit_bio`): it never waits for a leg's queue
+    /// (`REQ_NOWAIT`: a full one sends the leg behind) nor in a driver that
+    /// blocks in submission (the leg's submit work sends it).
+    Write,
+    /// A resync copy (the sync thread): it may wait for the queue.
+    SyncThread,
+    /// A FR1_REPAIR_RANGE piece (`array/copyio.rs`): its clones wait for
+    /// the queue in the leg's submit work, not in the caller, who holds
+    /// the region and the freezer.
+    Caller,
+}
+
 impl Array {
     /// Writes go to the member in `slot`: it works and is not behind.
     pub(super) fn takes_writes(&self, slot: u32) -> bool {
@@ -441,6 +457,7 @@ impl Array {
         buf: &PageBuf,
         sector: u64,
         sectors: u64,
+        sender: Sender,
     ) -> bool {
         let Some(s) = self.slot.get(slot as usize) else {
             return false;
@@ -471,7 +488,7 @@ impl Array {
         // it down.
         b.copy_sectors.fetch_add(sectors, Ordering::Relaxed);
         b.copies.fetch_add(1, Ordering::SeqCst);
-        self.send_behind(copy, flight, 1 << slot, true) == 0
+        self.send_behind(copy, flight, 1 << slot, sender) == 0
     }
 
     /// Sleeps until the resync copies sent behind to the leg in `slot` have

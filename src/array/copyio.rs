@@ -39,9 +39,14 @@
 //!   resets its bitmap outside the interlock: read-error repair
 //!   (`Array::fix_read`, which may rewrite a leg the repair writes, with
 //!   data it read before), the catch-up, and a re-add's bitmap reset
-//!   (`readd.rs`). Order: `copy_mutex` -> `freezer` -> region, the
-//!   freezers' order; none of them waits for a region while holding the
-//!   freezer.
+//!   (`readd.rs`). A behind copy the repair left in flight outlives the
+//!   freezer as any behind write does (`array/behind.rs`: no read, hence
+//!   no read-error repair, reads its leg there until it landed; a re-add
+//!   resets no bitmap under it). Order: `copy_mutex` -> `freezer` ->
+//!   region, the freezers' order. A repair waits for a region's writes
+//!   while holding the freezer (interruptibly); a write never waits for
+//!   the freezer, only for a freeze, which a repair never takes, so that
+//!   wait ends.
 //! - A repair and the sync thread exclude each other through
 //!   `Array::copy_mutex`: a resync copy reading a target the repair is
 //!   rewriting could otherwise write the older data over a third leg after
@@ -50,10 +55,12 @@
 //!   repair runs). A sync thread started during a repair polls for it (at
 //!   most one call's range, 1 MiB, plus its waits for behind writes) and
 //!   gives up when it is stopped, so a stop never waits for a repair.
-//! - Known limit: the I/O of a call is not counted in the array's
-//!   `inflight`. The caller holds the array open, so only a STOP_ARRAY on
-//!   the same open file, from another thread, races it; that stop then
-//!   finds the member referenced and leaves it attached (`take_member`).
+//! - A call counts in the array's `inflight` as a master bio does, from
+//!   its start to its return (`Array::enter_caller_io`; ENODEV once the
+//!   array stops): a STOP_ARRAY from another thread waits for it in its
+//!   drain, and the behind copies a repair leaves in flight count
+//!   themselves, so a stop drains them or lingers over them as over any
+//!   behind write, and no completion outlives the array.
 
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -63,6 +70,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+use super::behind::Sender;
 use super::check::Copied;
 use super::{to_error, Array, Phase};
 use crate::logic::abi::{Fr1CopyIo, Fr1RepairRange, MAX_MIRRORS};
@@ -74,6 +82,7 @@ impl Array {
     /// FR1_READ_COPY: `io.length` bytes at `io.offset` of the leg in
     /// `io.slot`, copied to the user buffer `io.buf`.
     pub(super) fn read_copy(&self, io: &Fr1CopyIo) -> Result {
+        let _io = self.enter_caller_io()?;
         let (range, raid_disks) = self.copy_range(io.offset, io.length, io.flags)?;
         copyio::check_source(self.state(), io.slot, raid_disks).map_err(to_error)?;
         let bytes = usize::try_from(io.length).map_err(|_| EINVAL)?;
@@ -101,6 +110,7 @@ impl Array {
     /// FR1_REPAIR_RANGE: the range is good on the leg in `r.from`; write
     /// it over every other leg, region by region under the interlock.
     pub(super) fn repair_range(&self, r: &Fr1RepairRange) -> Result {
+        let _io = self.enter_caller_io()?;
         let (range, raid_disks) = self.copy_range(r.offset, r.length, r.flags)?;
         let st = self.state();
         copyio::check_source(st, r.from, raid_disks).map_err(to_error)?;
@@ -224,7 +234,7 @@ impl Array {
             }
             let behind = self
                 .slot_get(slot, true)
-                .is_some_and(|t| self.copy_behind(slot, &t, buf, sector, sectors));
+                .is_some_and(|t| self.copy_behind(slot, &t, buf, sector, sectors, Sender::Caller));
             if behind {
                 written |= 1 << slot;
                 continue;

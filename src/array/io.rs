@@ -10,6 +10,7 @@ use kernel::{
     workqueue::WorkItem,
 };
 
+use super::behind::Sender;
 use super::Array;
 use crate::logic::abi::MAX_MIRRORS;
 use crate::logic::balance::{self, Mirror};
@@ -302,6 +303,23 @@ impl Array {
         }
     }
 
+    /// Counts I/O that an ioctl's caller starts itself (FR1_READ_COPY,
+    /// FR1_REPAIR_RANGE) as a master, in `inflight` and `user_masters`,
+    /// until the guard drops: `stop` drains it as it drains a bio, and a
+    /// repair's behind copies, which count themselves, may outlive the call
+    /// only into that drain (or a linger), never past the array. ENODEV
+    /// once the array stops (counted before `running` is read, as
+    /// `submit_bio` does).
+    pub(super) fn enter_caller_io(&self) -> Result<CallerIo<'_>> {
+        self.user_masters.fetch_add(1, Ordering::SeqCst);
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let io = CallerIo(self);
+        if !self.running.load(Ordering::SeqCst) {
+            return Err(ENODEV);
+        }
+        Ok(io)
+    }
+
     /// A master bio has completed (or was refused).
     fn end_master(&self) {
         self.user_masters.fetch_sub(1, Ordering::SeqCst);
@@ -368,7 +386,7 @@ impl Array {
         }
         let mut missed = skipped;
         if let Some((copy, flight)) = copy {
-            missed |= self.send_behind(copy, flight, behind, false);
+            missed |= self.send_behind(copy, flight, behind, Sender::Write);
         }
         let mut out = self.fan_out(master, IoState::write(bucket, acct));
         let legs = (0..raid_disks).filter(|s| (behind | skipped) & (1 << s) == 0);
@@ -453,25 +471,31 @@ impl Array {
     }
 
     /// Sends `copy` (its entry in the flights table: `flight`) to the legs
-    /// `legs` as behind writes (see `array/behind.rs`). Returns the legs it
-    /// did not reach: their bitmap must record the write. `resync`: the
-    /// copy is a resync copy (`Array::copy_behind`).
-    pub(super) fn send_behind(&self, copy: Bio, flight: u32, legs: u32, resync: bool) -> u32 {
+    /// `legs` as behind writes (see `array/behind.rs`), for `sender`.
+    /// Returns the legs it did not reach: their bitmap must record the
+    /// write.
+    pub(super) fn send_behind(&self, copy: Bio, flight: u32, legs: u32, sender: Sender) -> u32 {
         // A master count of its own: `stop` drains it.
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let sectors = copy.sectors();
+        let resync = sender != Sender::Write;
         let state = IoState::behind(flight, legs, resync);
         let start_ns = state.start_ns;
         let mut out = self.fan_out(copy, state);
-        if !resync {
+        match sender {
             // A slow leg's full queue never makes the writer wait
             // (`clone_done`: the leg goes behind instead), nor does a leg
             // whose submission blocks (its submit work sends to it).
-            // Resync copies wait: the sync thread may, and a copy that
-            // ended AGAIN would end the catch-up that was to bring the leg
-            // back.
-            out.nowait();
-            out.defer_blocking(&self.submitters);
+            Sender::Write => {
+                out.nowait();
+                out.defer_blocking(&self.submitters);
+            }
+            // Copies wait for the leg's queue (a copy that ended AGAIN
+            // would end the catch-up that was to bring the leg back)...
+            Sender::SyncThread => {}
+            // ... and so does a repair's, in the leg's submit work: its
+            // caller holds the region and the freezer.
+            Sender::Caller => out.defer_blocking(&self.submitters),
         }
         let mut missed = 0;
         for slot in (0..MAX_MIRRORS).filter(|s| legs & (1 << s) != 0) {
@@ -931,6 +955,15 @@ impl Array {
         let _g = self.interlock_lock.lock();
         self.interlock.lower_barrier(b);
         self.interlock_cv.notify_all();
+    }
+}
+
+/// An ioctl caller's count as a master ([`Array::enter_caller_io`]).
+pub(super) struct CallerIo<'a>(&'a Array);
+
+impl Drop for CallerIo<'_> {
+    fn drop(&mut self) {
+        self.0.end_master();
     }
 }
 

@@ -7,6 +7,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc, time::delay::fsleep, time::Delta};
 
+use super::behind::Sender;
 use super::progress::SyncJob;
 use super::{Array, Mode, SlotRef};
 use crate::logic::abi::MAX_MIRRORS;
@@ -256,7 +257,14 @@ impl Array {
                     if let Some(t) = self.slot_ref(slot, true) {
                         let p = job.piece;
                         if ring.buf(lane).is_some_and(|buf| {
-                            self.copy_behind(slot, t.as_ref(), buf, p.sector, p.sectors)
+                            self.copy_behind(
+                                slot,
+                                t.as_ref(),
+                                buf,
+                                p.sector,
+                                p.sectors,
+                                Sender::SyncThread,
+                            )
                         }) {
                             // On its way to a write-mostly leg from a copy
                             // of its own: retired (and its region let go)
