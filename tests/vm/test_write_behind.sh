@@ -10,15 +10,17 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 20
 
 SECTORS=262144 # 128 MiB
-modprobe brd rd_nr=3 rd_size=$((SECTORS / 2))
+modprobe brd rd_nr=4 rd_size=$((SECTORS / 2))
 modprobe dm-delay
 modprobe fr1
 # ram1 behind a 50 ms write delay (reads undelayed).
 delay_table() { echo "0 $SECTORS delay /dev/ram1 0 0 /dev/ram1 0 $1"; }
 dmsetup create slow --table "$(delay_table 50)"
+# The same delay over ram3, no member: the load beside the fast leg alone.
+dmsetup create slow2 --table "0 $SECTORS delay /dev/ram3 0 0 /dev/ram3 0 50"
 for d in /sys/block/dm-*; do [ "$(cat "$d/dm/name")" = slow ] && s=${d##*/}; done
 M=/sys/block/md0/md
 B=$M/bitmap
@@ -53,6 +55,18 @@ backlog_range() {
 }
 check "bitmap/backlog: md's range (0..16383), default 0" backlog_range
 
+# The fast leg alone is measured with the slow device taking the same
+# write stream beside it (/dev/mapper/slow2, not a member): a TCG guest
+# spends CPU on each delayed write's completion, and that cost is the
+# guest's, not write-behind's. Measured without it, the fast leg alone
+# went from 70 us to 550 us p99 between boots while the behind array
+# stayed at 1-2 ms: a ratio to that swung with the boot, not with fr1.
+beside_slow() {
+	fio --name=bg --filename=/dev/mapper/slow2 --rw=randwrite --bs=4k --size=32M --direct=1 \
+		--rate_iops=2000 --ioengine=libaio --iodepth=256 --time_based --runtime=6 >/dev/null 2>&1 &
+	p99_us /dev/ram2
+	wait
+}
 # The median of three: the fast leg and the behind array take turns (a TCG
 # guest has slow spells that a single run of either can fall into).
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
@@ -60,9 +74,9 @@ dmesg -c >/dev/null
 echo 0 >$B/backlog
 sync_p99=$(p99_us /dev/md0)
 echo 256 >$B/backlog
-f1=$(p99_us /dev/ram2); b1=$(p99_us /dev/md0)
-f2=$(p99_us /dev/ram2); b2=$(p99_us /dev/md0)
-f3=$(p99_us /dev/ram2); b3=$(p99_us /dev/md0)
+f1=$(beside_slow); b1=$(p99_us /dev/md0)
+f2=$(beside_slow); b2=$(p99_us /dev/md0)
+f3=$(beside_slow); b3=$(p99_us /dev/md0)
 fast=$(median3 $f1 $f2 $f3)
 behind_p99=$(median3 $b1 $b2 $b3)
 echo "# p99 us: fast leg alone $fast ($f1 $f2 $f3), backlog 0 $sync_p99, backlog 256 $behind_p99 ($b1 $b2 $b3)"
@@ -71,10 +85,13 @@ check "backlog 0: writes wait for the slow leg (p99 >= 40 ms, >= 5x the fast leg
 # fio's percentiles come in power-of-two-ish buckets: a factor 4 is about
 # two buckets; the slow leg is ten buckets away.
 at_fast_speed() {
-	[ -n "$behind_p99" ] && [ "$behind_p99" -le $((4 * fast + 200)) ] && [ $((behind_p99 * 4)) -le "$sync_p99" ] &&
-		! dmesg_has "goes behind"
+	[ -n "$behind_p99" ] && [ -n "$fast" ] && [ "$behind_p99" -le $((4 * fast + 200)) ] &&
+		[ $((behind_p99 * 4)) -le "$sync_p99" ]
 }
-check "backlog 256: p99 within 4x the fast leg alone, under a quarter of backlog 0's, leg never behind" at_fast_speed
+check "backlog 256: p99 within 4x the fast leg alone, under a quarter of backlog 0's" at_fast_speed
+# 2000 writes a second x 50 ms: about 100 in flight, never the 256.
+never_behind() { ! dmesg_has "goes behind" && [ "$(cat $B/max_backlog_used)" -lt 256 ]; }
+check "backlog 256 at 2000 writes/s over 50 ms: the leg never went behind" never_behind
 drained() {
 	local i=0
 	while [ "$(cat $B/behind_writes)" != 0 ] && [ $i -lt 100 ]; do usleep 100000; i=$((i + 1)); done
