@@ -7,7 +7,8 @@
 #   make check         the README's test command: setup, kernel, module, host
 #                      tests, VM kselftests; ends with "N passed, N failed"
 #   make demo          boot the VM and show fr1 at work
-#   make bench         fr1 vs md raid1 side by side (bench kernel); bench-quick
+#   make bench         fr1 vs md raid1 side by side (bench kernel); bench-quick,
+#                      bench-check (the check section alone)
 #   make test-host     cargo test of the pure logic (and fr1ctl)
 #   make fmt / fmtcheck  rustfmt
 #   make install       fr1ctl, its man pages and shell completions into
@@ -34,7 +35,7 @@ DESTDIR ?=
 RUSTFMT ?= rustfmt
 RS_SOURCES = $(shell find src fr1ctl -name '*.rs' ! -name glue_generated.rs 2>/dev/null)
 
-.PHONY: all modules clean check check-kasan demo bench bench-quick profile test-host fmt fmtcheck kernel \
+.PHONY: all modules clean check check-kasan demo bench bench-check bench-quick profile test-host fmt fmtcheck kernel \
 	setup install
 
 all: modules
@@ -69,6 +70,9 @@ demo:
 
 bench:
 	scripts/bench.sh
+
+bench-check:
+	scripts/bench.sh --check
 
 bench-quick:
 	scripts/bench.sh --quick

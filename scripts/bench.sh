@@ -6,13 +6,21 @@
 # md raid1 and the raw member (tests/vm/bench_lib.sh), then writes
 # bench/results/<date>-<hash>.json, BENCHMARKS.md and SVG plots.
 #
-# Usage: bench.sh [--quick]
+# Usage: bench.sh [--quick | --check]
+#   --check: the check section alone (2 GiB, 6 repetitions); the report keeps
+#   the other sections' records from the newest full run in bench/results.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FR1_ROOT"
 
 mode=full
 [ "${1:-}" = --quick ] && mode=quick
+[ "${1:-}" = --check ] && mode=check
+merge=()
+if [ $mode = check ]; then
+	last=$(grep -l '"mode": "full' bench/results/*.json 2>/dev/null | sort | tail -n 1 || true)
+	[ -n "$last" ] && merge=(--merge "$last")
+fi
 scripts/setup.sh
 kb=$(scripts/build-kernel.sh bench)
 mkdir -p out/bench
@@ -29,5 +37,5 @@ stamp=$(date -u +%Y%m%d-%H%M%S)-$(git rev-parse --short HEAD)
 mkdir -p bench/results
 "$FR1_CACHE/venv/bin/python" scripts/bench_report.py "$res" "bench/results/$stamp.json" \
 	--mode "$mode" --kernel "$(cat "$kb/include/config/kernel.release") ($(sed -n 's/^package: //p' "$kb/fr1-build.log"), bench config)" \
-	--qemu "$(qemu-system-x86_64 --version | head -n1)"
+	--qemu "$(qemu-system-x86_64 --version | head -n1)" "${merge[@]}"
 log "results: bench/results/$stamp.json, BENCHMARKS.md, bench/*.svg"

@@ -174,6 +174,46 @@ def goals(tput, res, full, mem):
     return lines + [""]
 
 
+def check_section(recs):
+    """Issue 13's check benchmark: the section and its goals."""
+    chk = defaultdict(list)
+    for seq, r in enumerate(recs):
+        if r["workload"] == "check":
+            chk[r["target"]].append((r["ms"], r.get("kernel_ms"), (0, r.get("rep", 1)), seq))
+    if not chk:
+        return [], []
+    gib = next(r["bytes"] for r in recs if r["workload"] == "check") / 2 ** 30
+    sec = ["## Check of a whole mirror", "",
+           f"`echo check > sync_action` on a {gib:g} GiB mirror of two brd members (md: `mdadm --build`, no "
+           "superblock), against reading both of fr1's members raw at once with dd (1 MiB, direct): the "
+           "limit, as a check reads each member once. The three take turns in each repetition. Wall: from "
+           "the write to sync_action to the end of `fr1ctl wait` / `mdadm --wait`; kernel: the sync's "
+           "first to last log line. Speed limits lifted; both checks found 0 mismatches.", "",
+           "| target | ms wall (median) | ms kernel (median) | spread |", "|---|---|---|---|"]
+    for t in ("fr1", "md", "raw-both"):
+        v = chk.get(t, [])
+        if v:
+            k = [x[1] for x in v if x[1] is not None]
+            sec.append(f"| {t} | {med([x[0] for x in v]):.0f} | {f'{med(k):.0f}' if k else '-'} | {spread(v, 0)} |")
+    sec.append("")
+    goals = []
+    fr1 = chk.get("fr1", [])
+    iv = interval(paired(chk.get("md", []), fr1, 0))
+    if iv:
+        goals.append(row("check: fr1 speed / md speed (wall)", shown(iv, 2), ">= 1.0", decide(iv, 1.0)))
+    def kernel(v):
+        return [(x[1], x[2], x[3]) for x in v if x[1]]
+
+    iv = interval(paired(kernel(chk.get("md", [])), kernel(fr1), 0))
+    if iv:
+        goals.append(row("check: fr1 speed / md speed (kernel log)", shown(iv, 2), ">= 1.0", decide(iv, 1.0)))
+    iv = interval(paired(chk.get("raw-both", []), fr1, 0))
+    if iv:
+        goals.append(row("check: fr1 speed / both members read raw at once (wall)", shown(iv, 2), ">= 0.8",
+                         decide(iv, 0.8)))
+    return sec, goals
+
+
 def slow_goals(slow, episode):
     """Issue 11's goals for the slow-leg section."""
     lines = []
@@ -222,10 +262,19 @@ def main():
     ap.add_argument("--mode", default="full")
     ap.add_argument("--kernel", default="?")
     ap.add_argument("--qemu", default="?")
+    ap.add_argument("--merge", help="an earlier result whose records of other workloads are kept")
     a = ap.parse_args()
     recs = load(a.result)
     if not recs:
         raise SystemExit("no benchmark records in " + a.result)
+    if a.merge:
+        # A run of some sections: the other sections' records come from an
+        # earlier full run, and the header says so.
+        with open(a.merge) as fp:
+            old = json.load(fp)["records"]
+        ran = {r["workload"] for r in recs}
+        recs = recs + [r for r in old if r["workload"] not in ran]
+        a.mode += f" ({', '.join(sorted(ran))}; the other records from {a.merge})"
     with open(a.out_json, "w") as fp:
         json.dump({"mode": a.mode, "kernel": a.kernel, "qemu": a.qemu, "records": recs}, fp, indent=1)
 
@@ -362,7 +411,12 @@ def main():
             per = f"{r['bytes'] / r['k']:.0f}" if r["k"] else "-"
             out.append(f"| {r['k']} | {r['bytes']} | {per} | {32 * 1024 * 1024 * 1024} |")
         out.append("")
-    out[goals_at:goals_at] = goals(tput, res, full, mem) + slow_goals(slow, episode) + net_goals(net, brown)
+    check_sec, check_goals = check_section(recs)
+    out += check_sec
+    check_goals = (["", "| check goal | measured | target | |", "|---|---|---|---|"] + check_goals + [""]
+                   if check_goals else [])
+    out[goals_at:goals_at] = (goals(tput, res, full, mem) + slow_goals(slow, episode) + net_goals(net, brown)
+                              + check_goals)
 
     # Plots: throughput bars (KiB/s) and resync time vs K (log scale).
     fig, ax = plt.subplots(figsize=(10, 5))

@@ -55,6 +55,14 @@ sysfs_param! {
     desc: "Resync speed (KiB/s) above which resync is always throttled (default: 200000)"
 }
 
+sysfs_param! {
+    /// Sync I/O in flight, in md's 64 KiB requests, above which a sync
+    /// drains while the array is busy (md 7.3's default).
+    static SYNC_IO_DEPTH: u32 = crate::logic::resync::DEFAULT_SYNC_IO_DEPTH, name: "sync_io_depth",
+    ops: param_ops_uint, ctype: "uint", perm: 0o644,
+    desc: "Sync I/O in flight (64 KiB requests) above which a sync yields to a busy array (default: 32)"
+}
+
 /// The loaded module.
 struct Fr1Module {
     _loaded: registry::Loaded,

@@ -61,6 +61,16 @@ pub(crate) enum Verb {
     /// rate and the time left; otherwise it is md's progress line (as in
     /// /proc/mdstat), printed whenever it changes.
     Wait(WaitArgs),
+    /// Run md's check (or repair) and say where the legs differ
+    ///
+    /// Writes "check" (with --repair, "repair") to md/sync_action, shows the
+    /// progress as `wait` does, then prints mismatch_cnt and each range that
+    /// differs: which slot, from which slot (the one a repair copies from),
+    /// in sectors and in bytes, as md/fr1_mismatches lists them. Exits 0 if
+    /// the legs are the same (or were repaired); 1 if a check found ranges
+    /// that differ, the array was busy (EBUSY) or the timeout passed (the
+    /// check goes on; write "idle" to md/sync_action to stop it).
+    Check(CheckArgs),
     /// Wait for the next array event (poll on the status file)
     ///
     /// Prints "event" when /proc/fr1stat (or /proc/mdstat) signals a change
@@ -187,6 +197,24 @@ pub(crate) struct WaitArgs {
     /// Give up after this many seconds
     #[arg(value_name = "SECONDS", default_value_t = 3600)]
     pub(crate) seconds: u64,
+    /// Print the outcome as one JSON object; the progress goes to stderr,
+    /// when it is a terminal
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `check ARRAY [SECONDS] [--repair] [--json]`
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The array
+    #[arg(value_name = "ARRAY")]
+    pub(crate) array: String,
+    /// Give up waiting after this many seconds
+    #[arg(value_name = "SECONDS", default_value_t = 3600)]
+    pub(crate) seconds: u64,
+    /// Rewrite every differing leg from the first in-sync one (md's repair)
+    #[arg(long)]
+    pub(crate) repair: bool,
     /// Print the outcome as one JSON object; the progress goes to stderr,
     /// when it is a terminal
     #[arg(long)]

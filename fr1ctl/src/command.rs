@@ -31,6 +31,12 @@ pub(crate) enum Command {
         timeout: Duration,
         json: bool,
     },
+    Check {
+        array: String,
+        timeout: Duration,
+        repair: bool,
+        json: bool,
+    },
     Events {
         timeout: Duration,
         json: bool,
@@ -127,6 +133,12 @@ where
             array: w.array,
             timeout: timeout(w.seconds),
             json: w.json,
+        },
+        Verb::Check(c) => Command::Check {
+            array: c.array,
+            timeout: timeout(c.seconds),
+            repair: c.repair,
+            json: c.json,
         },
         Verb::Events(e) => Command::Events {
             timeout: timeout(e.seconds),
@@ -756,6 +768,23 @@ mod tests {
         assert!(matches!(
             cmd("wait --json /dev/md0"),
             Command::Wait { json: true, .. }
+        ));
+        assert_eq!(
+            cmd("check /dev/md0 60 --repair --json"),
+            Command::Check {
+                array: s("/dev/md0"),
+                timeout: Duration::from_secs(60),
+                repair: true,
+                json: true,
+            }
+        );
+        assert!(matches!(
+            cmd("check md0"),
+            Command::Check {
+                repair: false,
+                json: false,
+                ..
+            }
         ));
         assert!(matches!(
             cmd("events --json 5"),

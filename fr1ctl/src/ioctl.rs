@@ -76,6 +76,7 @@ pub(crate) fn errno_name(e: Errno) -> &'static str {
         Errno::OPNOTSUPP => "EOPNOTSUPP",
         Errno::IO => "EIO",
         Errno::TIMEDOUT => "ETIMEDOUT",
+        Errno::UCLEAN => "EUCLEAN",
         _ => "E?",
     }
 }

@@ -4,6 +4,7 @@
 //! (include/uapi/linux/raid/md_u.h), like mdadm's build mode and the
 //! raidtools of old (`setfaulty`, `hotadd`, `hotremove`).
 
+mod check;
 mod cli;
 mod command;
 mod dev;

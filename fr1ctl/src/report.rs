@@ -264,6 +264,39 @@ pub(crate) struct WaitJson<'a> {
     pub(crate) elapsed_ms: Duration,
 }
 
+/// `check --json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckJson<'a> {
+    pub(crate) array: &'a str,
+    /// "check" or "repair".
+    pub(crate) action: &'static str,
+    /// "same" (exit status 0), "repaired" (0), "differ" or "timed_out" (1).
+    pub(crate) result: &'static str,
+    /// md's `mismatch_cnt` when the check ended.
+    pub(crate) mismatch_cnt: Option<u64>,
+    /// The ranges of md/fr1_mismatches.
+    pub(crate) ranges: Vec<RangeJson>,
+    /// Sectors found different that `ranges` does not list.
+    pub(crate) unlisted_sectors: u64,
+    #[serde(serialize_with = "millis")]
+    pub(crate) elapsed_ms: Duration,
+}
+
+/// A range of `check --json`, in sectors and in bytes.
+#[derive(Debug, Serialize)]
+pub(crate) struct RangeJson {
+    pub(crate) sector: u64,
+    pub(crate) sectors: u64,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    /// The leg found different, and its device.
+    pub(crate) slot: u32,
+    pub(crate) device: Option<String>,
+    /// The leg it was compared with (a repair copies from it).
+    pub(crate) primary: u32,
+    pub(crate) primary_device: Option<String>,
+}
+
 /// `events --json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct EventsJson {
@@ -491,6 +524,37 @@ mod tests {
         }];
         let j = to_json(&DetailJson::new("/dev/md0", &a, &odd, &x));
         assert!(j.contains(r#""device":"a\"b\n""#), "{j}");
+    }
+
+    #[test]
+    fn json_check() {
+        let c = CheckJson {
+            array: "/dev/md0",
+            action: "check",
+            result: "differ",
+            mismatch_cnt: Some(128),
+            ranges: vec![RangeJson {
+                sector: 1984,
+                sectors: 128,
+                offset: 1015808,
+                length: 65536,
+                slot: 1,
+                device: Some("ram1".into()),
+                primary: 0,
+                primary_device: None,
+            }],
+            unlisted_sectors: 0,
+            elapsed_ms: Duration::from_millis(20),
+        };
+        assert_eq!(
+            to_json(&c),
+            concat!(
+                r#"{"array":"/dev/md0","action":"check","result":"differ","mismatch_cnt":128,"#,
+                r#""ranges":[{"sector":1984,"sectors":128,"offset":1015808,"length":65536,"#,
+                r#""slot":1,"device":"ram1","primary":0,"primary_device":null}],"#,
+                r#""unlisted_sectors":0,"elapsed_ms":20}"#
+            )
+        );
     }
 
     #[test]

@@ -180,6 +180,61 @@ pub(crate) fn not_in_sync(array: &str) -> Option<String> {
     Some(format!("degraded {degraded}: {}", why.join("; ")))
 }
 
+/// A range that the last check found different (a line of
+/// `md/fr1_mismatches`: "SECTOR SECTORS SLOT PRIMARY").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MismatchRange {
+    pub(crate) sector: u64,
+    pub(crate) sectors: u64,
+    /// The leg found different.
+    pub(crate) slot: u32,
+    /// The leg it was compared with (a repair copies from it).
+    pub(crate) primary: u32,
+}
+
+/// `md/fr1_mismatches`: the ranges, and the sectors of those not listed
+/// (its "unlisted N" line). `None` if a line is malformed.
+pub(crate) fn parse_mismatches(text: &str) -> Option<(Vec<MismatchRange>, u64)> {
+    let mut ranges = Vec::new();
+    let mut unlisted = 0;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(n) = line.strip_prefix("unlisted ") {
+            unlisted = n.trim().parse().ok()?;
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let mut next = || f.next();
+        ranges.push(MismatchRange {
+            sector: next()?.parse().ok()?,
+            sectors: next()?.parse().ok()?,
+            slot: next()?.parse().ok()?,
+            primary: next()?.parse().ok()?,
+        });
+        if next().is_some() {
+            return None;
+        }
+    }
+    Some((ranges, unlisted))
+}
+
+/// The device name in each slot, from md/dev-*/slot.
+pub(crate) fn slot_names(array: &str) -> Vec<(u32, String)> {
+    let mut names = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(md_dir(array)) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(dev) = name.strip_prefix("dev-") else {
+                continue;
+            };
+            if let Some(slot) = read(array, &format!("{name}/slot")).and_then(|s| s.parse().ok()) {
+                names.push((slot, dev.to_string()));
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
 /// The status file, polled for array events (POLLPRI, as md's mdstat):
 /// fr1's own, or /proc/mdstat when fr1 has md's identity.
 pub(crate) struct StatusWatch {
@@ -222,6 +277,33 @@ impl StatusWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mismatches_as_the_kernel_lists_them() {
+        let (r, unlisted) = parse_mismatches("1984 128 1 0\n4096 8 2 0\nunlisted 24\n").unwrap();
+        assert_eq!(
+            r,
+            vec![
+                MismatchRange {
+                    sector: 1984,
+                    sectors: 128,
+                    slot: 1,
+                    primary: 0
+                },
+                MismatchRange {
+                    sector: 4096,
+                    sectors: 8,
+                    slot: 2,
+                    primary: 0
+                }
+            ]
+        );
+        assert_eq!(unlisted, 24);
+        assert_eq!(parse_mismatches(""), Some((vec![], 0)));
+        assert_eq!(parse_mismatches("1 2 3"), None);
+        assert_eq!(parse_mismatches("1 2 3 4 5"), None);
+        assert_eq!(parse_mismatches("unlisted x"), None);
+    }
 
     #[test]
     fn completed_and_paths() {

@@ -12,7 +12,7 @@ use crate::ioctl::{errno_name, Array, Error, RawIoctl};
 use crate::logic::abi::{self, nr, MduArrayInfo, MduDiskInfo};
 use crate::report::{self, EventsJson, IoctlJson};
 use crate::sysfs::{self, StatusWatch};
-use crate::wait;
+use crate::{check, wait};
 
 /// Runs a parsed command.
 pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
@@ -52,6 +52,12 @@ pub(crate) fn run(cmd: &Command) -> Result<(), Error> {
             timeout,
             json,
         } => wait::wait(array, *timeout, *json),
+        Command::Check {
+            array,
+            timeout,
+            repair,
+            json,
+        } => check::check(array, *timeout, *repair, *json),
         Command::Events { timeout, json } => events(*timeout, *json),
         Command::ReadCopy {
             array,

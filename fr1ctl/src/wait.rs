@@ -20,48 +20,16 @@ use crate::sysfs::{self, StatusWatch, SyncSample};
 /// With `json`, stdout gets one object with the outcome (see
 /// [`WaitJson`]) and the bar goes to stderr, if that is a terminal.
 pub(crate) fn wait(array: &str, timeout: Duration, json: bool) -> Result<(), Error> {
-    if sysfs::read(array, "sync_action").is_none() {
-        return Err(Error::os(
-            format!("{array} has no md/ directory"),
-            Errno::NODEV,
-            "is it an fr1 array?",
-        ));
-    }
+    has_md_dir(array)?;
     let start = Instant::now();
     let mut view = View::new(json);
-    // Without a status file (not expected) fall back to polling sysfs.
-    let mut watch = StatusWatch::open().ok();
-    let (result, last) = loop {
-        // Re-arm before looking, so an event in between is not missed.
-        if let Some(w) = watch.as_mut() {
-            w.arm();
-        }
-        let Some(sample) = SyncSample::read(array) else {
-            view.end(false);
-            return Err(Error::os(
-                format!("{array} went away while waiting"),
-                Errno::NODEV,
-                "was it stopped?",
-            ));
-        };
-        if !sample.is_running() {
-            let result = match sysfs::not_in_sync(array) {
-                None => Outcome::InSync,
-                Some(why) => Outcome::NotInSync(why),
-            };
-            break (result, sample);
-        }
-        view.show(&sample);
-        if start.elapsed() > timeout {
-            break (Outcome::TimedOut, sample);
-        }
-        // Woken by the array's events (md's mdstat poll); the timeout only
-        // refreshes the progress bar.
-        match watch.as_mut() {
-            Some(w) => {
-                w.wait(view.tick());
-            }
-            None => std::thread::sleep(Duration::from_millis(200)),
+    let (last, timed_out) = follow(array, &mut view, start, timeout)?;
+    let result = if timed_out {
+        Outcome::TimedOut
+    } else {
+        match sysfs::not_in_sync(array) {
+            None => Outcome::InSync,
+            Some(why) => Outcome::NotInSync(why),
         }
     };
     view.end(matches!(result, Outcome::InSync));
@@ -96,6 +64,60 @@ pub(crate) fn wait(array: &str, timeout: Duration, json: bool) -> Result<(), Err
     }
 }
 
+/// ENODEV unless `array` has an md/ directory.
+pub(crate) fn has_md_dir(array: &str) -> Result<(), Error> {
+    match sysfs::read(array, "sync_action") {
+        Some(_) => Ok(()),
+        None => Err(Error::os(
+            format!("{array} has no md/ directory"),
+            Errno::NODEV,
+            "is it an fr1 array?",
+        )),
+    }
+}
+
+/// Shows the announced sync's progress in `view` until none runs (`false`)
+/// or `timeout` since `start` has passed (`true`), with the last sample.
+/// ENODEV if the array goes away meanwhile.
+pub(crate) fn follow(
+    array: &str,
+    view: &mut View,
+    start: Instant,
+    timeout: Duration,
+) -> Result<(SyncSample, bool), Error> {
+    // Without a status file (not expected) fall back to polling sysfs.
+    let mut watch = StatusWatch::open().ok();
+    loop {
+        // Re-arm before looking, so an event in between is not missed.
+        if let Some(w) = watch.as_mut() {
+            w.arm();
+        }
+        let Some(sample) = SyncSample::read(array) else {
+            view.end(false);
+            return Err(Error::os(
+                format!("{array} went away while waiting"),
+                Errno::NODEV,
+                "was it stopped?",
+            ));
+        };
+        if !sample.is_running() {
+            return Ok((sample, false));
+        }
+        view.show(&sample);
+        if start.elapsed() > timeout {
+            return Ok((sample, true));
+        }
+        // Woken by the array's events (md's mdstat poll); the timeout only
+        // refreshes the progress bar.
+        match watch.as_mut() {
+            Some(w) => {
+                w.wait(view.tick());
+            }
+            None => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// How a wait ended.
 enum Outcome {
     /// Every member in sync.
@@ -125,7 +147,7 @@ impl Outcome {
 }
 
 /// How the progress is shown.
-enum View {
+pub(crate) enum View {
     /// An indicatif bar, on a terminal.
     Bar(ProgressBar),
     /// md's progress line, printed on stdout whenever it changes (stdout is
@@ -137,7 +159,7 @@ impl View {
     /// On stdout: a bar if it is a terminal, lines otherwise. With `json`,
     /// stdout is for the object: a bar on stderr, which hides itself when
     /// stderr is not a terminal.
-    fn new(json: bool) -> View {
+    pub(crate) fn new(json: bool) -> View {
         if json {
             View::bar(ProgressDrawTarget::stderr())
         } else if std::io::stdout().is_terminal() {
@@ -194,7 +216,7 @@ impl View {
 
     /// Leaves the bar on the screen: full if the array is in sync, as it
     /// stood otherwise.
-    fn end(&mut self, in_sync: bool) {
+    pub(crate) fn end(&mut self, in_sync: bool) {
         if let View::Bar(bar) = self {
             if in_sync {
                 if let Some(len) = bar.length() {

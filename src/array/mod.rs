@@ -185,6 +185,10 @@ pub(crate) struct Array {
     interlock_cv: CondVar,
     /// Progress of the running resync.
     pub(crate) sync: progress::Progress,
+    /// Where the last check/repair found the members different
+    /// (`md/fr1_mismatches`): written by the sync thread, read by sysfs.
+    #[pin]
+    mismatch_log: Mutex<crate::logic::mismatch::MismatchLog>,
     /// Size in sectors while running (for sysfs, without `config`).
     sectors: AtomicU64,
     /// `chunk_size` as configured (for sysfs).
@@ -267,6 +271,7 @@ impl Array {
                 interlock_lock <- new_spinlock_irq!(()),
                 interlock_cv <- new_condvar!(),
                 sync: progress::Progress::default(),
+                mismatch_log <- new_mutex!(crate::logic::mismatch::MismatchLog::new()),
                 sectors: AtomicU64::new(0),
                 chunk_size: AtomicI32::new(0),
             }? Error),

@@ -48,6 +48,8 @@ pub(crate) struct Progress {
     /// (0: the module's `speed_limit_min`/`speed_limit_max`).
     pub(crate) speed_min_local: AtomicU32,
     pub(crate) speed_max_local: AtomicU32,
+    /// md 7.3's per-array `sync_io_depth` (0: the module's).
+    pub(crate) io_depth_local: AtomicU32,
 }
 
 /// How often the speed window moves on.
@@ -143,6 +145,14 @@ impl Progress {
             local(&self.speed_min_local, crate::SPEED_LIMIT_MIN.get()),
             local(&self.speed_max_local, crate::SPEED_LIMIT_MAX.get()),
         )
+    }
+
+    /// The `sync_io_depth` in force: md's `sync_io_depth()`.
+    pub(crate) fn io_depth(&self) -> u32 {
+        match self.io_depth_local.load(Ordering::Relaxed) {
+            0 => crate::SYNC_IO_DEPTH.get().max(1),
+            n => n,
+        }
     }
 
     /// The announced sync, if any.

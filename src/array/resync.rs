@@ -154,7 +154,7 @@ impl Array {
         let mut retire = Retire::default();
         let mut seq = 0u64;
         // `halted`: no new copies (stop, member gone, or a failure).
-        let (mut halted, mut exhausted) = (false, false);
+        let (mut halted, mut exhausted, mut draining) = (false, false, false);
         loop {
             // Retire finished copies in walk order (logic::recovery).
             while let Some(lane) = jobs.iter().position(|j| {
@@ -202,10 +202,21 @@ impl Array {
                     break;
                 };
                 let idle = jobs.iter().all(Option::is_none);
-                match self.pace() {
+                // Once over `sync_io_depth` on a busy array, the copies in
+                // flight drain before the next one (md's wait for
+                // `recovery_active`).
+                draining &= !idle;
+                if draining {
+                    break;
+                }
+                let inflight: u64 = jobs.iter().flatten().map(|j| j.piece.sectors).sum();
+                match self.pace(inflight) {
                     Pace::Go => {}
                     Pace::Drain if idle => {}
-                    Pace::Drain => break,
+                    Pace::Drain => {
+                        draining = true;
+                        break;
+                    }
                     Pace::Sleep(ms) if idle => {
                         fsleep(Delta::from_millis(ms as i64));
                         halted |= kthread::should_stop() || !self.takes_writes(slot);
@@ -394,21 +405,17 @@ impl Array {
     }
 
     /// md's throttle between the `sync_speed_min` and `sync_speed_max` in
-    /// force, over the recent speed window.
-    fn pace(&self) -> Pace {
+    /// force, over the recent speed window, with `inflight_sectors` of
+    /// sync I/O in flight: past `sync_io_depth` a busy array makes the sync
+    /// drain (md 7.3's `sync_io_within_limit`).
+    pub(super) fn pace(&self, inflight_sectors: u64) -> Pace {
         self.sync.tick();
         let (sectors, ns) = self.sync.window();
         let (min, max) = self.sync.limits();
-        let busy = self.writes_inflight.load(Ordering::Relaxed) > 0
-            || self.inflight.load(Ordering::Relaxed) > 1;
+        let busy = (self.writes_inflight.load(Ordering::Relaxed) > 0
+            || self.inflight.load(Ordering::Relaxed) > 1)
+            && !plan::within_io_depth(inflight_sectors, self.sync.io_depth());
         plan::pace(sectors, ns, u64::from(min), u64::from(max), busy)
-    }
-
-    /// [`Array::pace`] for the synchronous check loop.
-    pub(super) fn throttle(&self) {
-        if let Pace::Sleep(ms) = self.pace() {
-            fsleep(Delta::from_millis(ms as i64));
-        }
     }
 }
 

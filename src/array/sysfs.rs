@@ -34,6 +34,7 @@ attr_table!(
     SyncSpeed = c"sync_speed", RO;
     SyncSpeedMin = c"sync_speed_min", RW;
     SyncSpeedMax = c"sync_speed_max", RW;
+    SyncIoDepth = c"sync_io_depth", RW;
     MismatchCnt = c"mismatch_cnt", RO;
     ConsistencyPolicy = c"consistency_policy", RO;
     ArraySize = c"array_size", RO;
@@ -43,6 +44,7 @@ attr_table!(
     StallMs = c"fr1_stall_ms", RW;
     MaxReadErrors = c"max_read_errors", RW;
     ReadableCopies = c"fr1_readable_copies", RO;
+    Mismatches = c"fr1_mismatches", RO;
 });
 
 attr_table!(
@@ -235,6 +237,7 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         },
         Some(MdAttr::SyncSpeedMin) => speed_limit(w, a.sync.limits().0, &a.sync.speed_min_local),
         Some(MdAttr::SyncSpeedMax) => speed_limit(w, a.sync.limits().1, &a.sync.speed_max_local),
+        Some(MdAttr::SyncIoDepth) => speed_limit(w, a.sync.io_depth(), &a.sync.io_depth_local),
         Some(MdAttr::MismatchCnt) => writeln!(w, "{}", a.sync.mismatches.load(Ordering::Relaxed)),
         Some(MdAttr::ConsistencyPolicy) => writeln!(w, "bitmap"),
         // md prints "default" unless user space set an explicit size.
@@ -245,6 +248,18 @@ fn md_show(idx: usize, a: &Array, _dir: &str, w: &mut ShowBuf) -> fmt::Result {
         Some(MdAttr::MaxReadErrors) => writeln!(w, "{}", a.max_read_errors.load(Ordering::Relaxed)),
         // The legs a read (or FR1_READ_COPY) may be served by.
         Some(MdAttr::ReadableCopies) => writeln!(w, "{}", a.state().readable_mask().count_ones()),
+        // "SECTOR SECTORS SLOT PRIMARY" per range found by the last check
+        // (as md's bad_blocks lists "sector length"), then "unlisted N".
+        Some(MdAttr::Mismatches) => {
+            let log = a.mismatch_log.lock();
+            for r in log.ranges() {
+                writeln!(w, "{} {} {} {}", r.sector, r.sectors, r.slot, r.primary)?;
+            }
+            match log.unlisted() {
+                0 => Ok(()),
+                n => writeln!(w, "unlisted {}", n),
+            }
+        }
         _ => Err(fmt::Error),
     }
 }
@@ -266,6 +281,8 @@ fn md_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
         }
         Some(MdAttr::SyncSpeedMin) => set_speed_limit(&a.sync.speed_min_local, text),
         Some(MdAttr::SyncSpeedMax) => set_speed_limit(&a.sync.speed_max_local, text),
+        // md's sync_io_depth_store: the same "system" / positive number.
+        Some(MdAttr::SyncIoDepth) => set_speed_limit(&a.sync.io_depth_local, text),
         Some(MdAttr::BehindMaxMs) => {
             let v = text.parse::<u32>().map_err(|_| EINVAL)?;
             a.behind.max_ms.store(v, Ordering::Relaxed);
@@ -318,7 +335,8 @@ fn bitmap_store(idx: usize, a: &Arc<Array>, _dir: &str, text: &str) -> Result {
     }
 }
 
-/// md's `sync_speed_min`/`_max`: the limit in force and where it comes from.
+/// md's `sync_speed_min`/`_max` (and `sync_io_depth`): the limit in force
+/// and where it comes from.
 fn speed_limit(w: &mut ShowBuf, value: u32, local: &AtomicU32) -> fmt::Result {
     let whose = match local.load(Ordering::Relaxed) {
         0 => "system",

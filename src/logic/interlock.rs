@@ -31,10 +31,11 @@
 //!
 //! Writes have priority in md by making the resync wait while writers wait;
 //! fr1 bounds what a resync holds instead: each of its copies in flight
-//! (`COPY_LANES`, 4, in `array/resync.rs`) holds one region, released as
-//! soon as the copy is retired; only a dirty run longer than a region (a
-//! bitmap block over 1 MiB) keeps its regions, up to 64, until the whole
-//! run is clean.
+//! (`COPY_LANES`, 4, in `array/resync.rs`; a check's or repair's
+//! `CHECK_JOBS`, 4, in `array/check.rs`) holds one region, released as
+//! soon as the copy is retired (the check's region once compared); only a
+//! dirty run longer than a region (a bitmap block over 1 MiB) keeps its
+//! regions, up to 64, until the whole run is clean.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

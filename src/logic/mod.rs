@@ -20,6 +20,7 @@ pub(crate) mod errno;
 pub(crate) mod fmtbuf;
 pub(crate) mod interlock;
 pub(crate) mod mdstat;
+pub(crate) mod mismatch;
 pub(crate) mod readerrors;
 pub(crate) mod recovery;
 pub(crate) mod resync;

@@ -151,6 +151,17 @@ pub(crate) fn pace(sectors: u64, window_ns: u64, min_kib: u64, max_kib: u64, bus
     }
 }
 
+/// md's default `sync_io_depth` (md.c `sysctl_sync_io_depth`).
+pub(crate) const DEFAULT_SYNC_IO_DEPTH: u32 = 32;
+
+/// md 7.3's `sync_io_within_limit` for RAID1: sync I/O in flight stays
+/// within the limit while it is under `depth` requests of 64 KiB (md's
+/// `RESYNC_PAGES`), whatever size fr1's own copies are. Past it, and with
+/// user I/O active, the sync drains ([`Pace::Drain`]) before it goes on.
+pub(crate) fn within_io_depth(inflight_sectors: u64, depth: u32) -> bool {
+    inflight_sectors < u64::from(depth).saturating_mul(128)
+}
+
 /// The speed of `sectors` over `us` microseconds, in KiB/s.
 pub(crate) fn kib_per_s(sectors: u64, us: u64) -> u64 {
     sectors.saturating_mul(500_000) / us.max(1)
@@ -227,6 +238,20 @@ mod tests {
         assert_eq!(n, 10);
         let (_, n) = sample_blocks::<64>(1 << 20, |_| false);
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn io_depth_counts_64k_requests_as_md() {
+        // The default: 32 x 64 KiB = 2 MiB, two of fr1's 1 MiB regions.
+        assert!(within_io_depth(0, DEFAULT_SYNC_IO_DEPTH));
+        assert!(within_io_depth(2048, DEFAULT_SYNC_IO_DEPTH));
+        assert!(!within_io_depth(4096, DEFAULT_SYNC_IO_DEPTH));
+        // Depth 1: one 64 KiB request; a 1 MiB copy is over it at once.
+        assert!(within_io_depth(127, 1));
+        assert!(!within_io_depth(128, 1));
+        // No overflow at the largest depth md's store takes.
+        assert!(within_io_depth(u64::from(u32::MAX) * 128 - 1, u32::MAX));
+        assert!(!within_io_depth(u64::MAX, u32::MAX));
     }
 
     #[test]

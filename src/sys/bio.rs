@@ -613,12 +613,21 @@ impl PageBuf {
 
     /// Whether the first `bytes` bytes equal those of `other`.
     pub(crate) fn same_as(&self, other: &PageBuf, bytes: usize) -> bool {
+        self.same_range(other, 0, bytes)
+    }
+
+    /// Whether the `bytes` bytes at offset `start` equal those of `other`
+    /// (false if either buffer ends before `start + bytes`).
+    pub(crate) fn same_range(&self, other: &PageBuf, start: usize, bytes: usize) -> bool {
         let mut a = [0u8; 512];
         let mut b = [0u8; 512];
-        let mut off = 0;
-        while off < bytes {
+        let Some(end) = start.checked_add(bytes) else {
+            return false;
+        };
+        let mut off = start;
+        while off < end {
             let (p, o) = (off / PAGE, off % PAGE);
-            let n = 512.min(bytes - off);
+            let n = 512.min(end - off).min(PAGE - o);
             let (Some(pa), Some(pb)) = (self.pages.get(p), other.pages.get(p)) else {
                 return false;
             };

@@ -75,4 +75,17 @@ assert br.decide((1.5, None, None, 3), 1.2, at_least=False) == "undecided"
 
 assert br.spread([(90, 1, 0), (100, 2, 1), (110, 3, 2)], 0) == "20 %"
 assert br.spread([(90, 1, 0)], 0) == "-"
-print("bench_report: paired ratios, intervals, verdicts, the runner's decisions: ok")
+# The check section: speed ratios are time ratios the other way round
+# (fr1 speed / md speed = md ms / fr1 ms), paired by repetition.
+recs = []
+for rep, (f, m, r) in enumerate([(1000, 1500, 800), (1100, 1540, 880), (900, 1440, 810),
+                                 (1000, 1600, 850), (1050, 1470, 840), (950, 1520, 760)], 1):
+    recs += [{"workload": "check", "target": "fr1", "rep": rep, "ms": f, "kernel_ms": f - 100, "bytes": 1 << 31},
+             {"workload": "check", "target": "md", "rep": rep, "ms": m, "kernel_ms": m - 100, "bytes": 1 << 31},
+             {"workload": "check", "target": "raw-both", "rep": rep, "ms": r, "bytes": 1 << 31}]
+sec, goals = br.check_section(recs)
+assert any("| fr1 | 1000 |" in line for line in sec), sec
+assert goals[0].startswith("| check: fr1 speed / md speed (wall) | 1.55 [1.40, 1.60] n=6 | >= 1.0 | met |"), goals
+assert goals[2].endswith("| >= 0.8 | met |") and "0.80 [0.80, 0.90]" in goals[2], goals
+assert br.check_section([{"workload": "resync", "target": "fr1"}]) == ([], [])
+print("bench_report: paired ratios, intervals, verdicts, the runner's decisions, the check section: ok")

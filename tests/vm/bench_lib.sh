@@ -181,6 +181,28 @@ fr1_build_synced() {
 	fr1ctl wait /dev/fr0 600 >/dev/null || die "initial resync"
 }
 
+# section NAME: whether this run measures NAME (SECTIONS, a list of
+# throughput, resync, check, slow, net and memory; all by default).
+section() {
+	case " ${SECTIONS:-all} " in
+	*" all "* | *" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+wait_fr1() { fr1ctl wait /dev/fr0 600 >/dev/null || die "fr1 resync did not finish"; }
+wait_md() { mdadm --wait /dev/md0 >/dev/null 2>&1 || true; grep -q "recovery\|resync" /proc/mdstat && die "md resync did not finish"; return 0; }
+now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
+# kspan START END: ms between the kernel log lines containing START and END
+# (the sync engine alone, without the tools' process start-up; "null" if
+# either line is missing).
+kstamp() { dmesg | grep -F -- "$1" | tail -n 1 | sed -n 's/^\[ *\([0-9]*\)\.\([0-9]\{3\}\).*/\1\2/p'; }
+kspan() {
+	local a b
+	a=$(kstamp "$1"); b=$(kstamp "$2")
+	if [ -n "$a" ] && [ -n "$b" ]; then echo $((b - a)); else echo null; fi
+}
+
+if section throughput; then
 # --- throughput: fr1 and md side by side (coexistence: /dev/fr0 next to
 # /dev/md0, on their own members), the raw member alone ---
 md_stop() { mdadm --stop /dev/md0 >/dev/null 2>&1; mdadm --zero-superblock "$@" >/dev/null 2>&1 || true; }
@@ -213,24 +235,14 @@ md_create /dev/md0 none "" /dev/ram2 /dev/ram3 /dev/ram5
 run_interleaved "fr1-3way=/dev/fr0 md-none-3way=/dev/md0" write "fr1-3way/md-none-3way>=1.0"
 fr1ctl stop /dev/fr0 >/dev/null
 md_stop /dev/ram2 /dev/ram3 /dev/ram5
+fi
 
 # --- resync: K scattered 4 KiB blocks while one member is out ---
 # The copy engines are measured, not the default ceiling of 200000 KiB/s
 # that md and fr1 share: lift it for both (idle arrays run at full speed).
+if section resync; then
 echo 2000000000 >/proc/sys/dev/raid/speed_limit_max
 echo 2000000000 >/sys/module/fr1/parameters/speed_limit_max
-wait_fr1() { fr1ctl wait /dev/fr0 600 >/dev/null || die "fr1 resync did not finish"; }
-wait_md() { mdadm --wait /dev/md0 >/dev/null 2>&1 || true; grep -q "recovery\|resync" /proc/mdstat && die "md resync did not finish"; return 0; }
-now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
-# kspan START END: ms between the kernel log lines containing START and END
-# (the sync engine alone, without the tools' process start-up; "null" if
-# either line is missing).
-kstamp() { dmesg | grep -F -- "$1" | tail -n 1 | sed -n 's/^\[ *\([0-9]*\)\.\([0-9]\{3\}\).*/\1\2/p'; }
-kspan() {
-	local a b
-	a=$(kstamp "$1"); b=$(kstamp "$2")
-	if [ -n "$a" ] && [ -n "$b" ]; then echo $((b - a)); else echo null; fi
-}
 fr1_kms() { kspan "resync starts on device" "resync terminates with"; }
 md_kms() { kspan "md: recover of RAID array md0" "md: md0: recover done."; }
 scatter() { fio --name=scatter --filename="$1" --rw=randwrite --bs=4k --number_ios="$2" --size="${SIZE_MB}M" \
@@ -298,11 +310,65 @@ mdadm --stop /dev/md0 >/dev/null 2>&1
 mdadm --zero-superblock /dev/ram0 /dev/ram1 /dev/ram2 >/dev/null 2>&1 || true
 t0=$(now_ms); /bin/dd if=/dev/ram0 of=/dev/ram3 bs=1M iflag=direct oflag=direct 2>/dev/null; t1=$(now_ms)
 rec "{\"workload\":\"fullcopy\",\"target\":\"raw-dd\",\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
+fi
+
+# --- check: md's check of a whole mirror (echo check > sync_action),
+# fr1 and md raid1 (mdadm --build: no superblock, the whole device, as
+# fr1) on members of their own, against the limit: reading both of fr1's
+# members raw at once (a check reads each member once). The three take
+# turns in each repetition (the order rotating); every member holds the
+# same data and both checks must find 0 mismatches. Speed limits lifted.
+if section check; then
+echo 2000000000 >/proc/sys/dev/raid/speed_limit_max
+echo 2000000000 >/sys/module/fr1/parameters/speed_limit_max
+fio --name=fill --filename=/dev/ram0 --rw=write --bs=1M --size="${SIZE_MB}M" --direct=1 --ioengine=libaio \
+	--iodepth=4 --buffer_compress_percentage=50 --refill_buffers >/dev/null 2>&1 || die "fill ram0"
+for i in 1 2 3; do
+	/bin/dd if=/dev/ram0 of=/dev/ram$i bs=1M iflag=direct oflag=direct 2>/dev/null || die "copy to ram$i"
+done
+fr1_build /dev/ram0 /dev/ram1
+mdadm --build /dev/md0 --level=1 --raid-devices=2 --assume-clean /dev/ram2 /dev/ram3 >/dev/null 2>&1 ||
+	die "mdadm --build"
+check_fr1() {
+	dmesg -c >/dev/null
+	t0=$(now_ms)
+	echo check >$M/fr0/md/sync_action
+	fr1ctl wait /dev/fr0 600 >/dev/null || die "fr1 check did not finish"
+	t1=$(now_ms)
+	dmesg | grep -qF "fr0: check of RAID array fr0 done: 0 mismatched sectors" || die "fr1 check: $(dmesg | grep check | tail -n 2)"
+	rec "{\"workload\":\"check\",\"target\":\"fr1\",\"rep\":$1,\"ms\":$((t1 - t0)),\"kernel_ms\":$(kspan "check of RAID array fr0 started" "check of RAID array fr0 done"),\"bytes\":$((SIZE_MB * 1048576))}"
+}
+check_md() {
+	dmesg -c >/dev/null
+	t0=$(now_ms)
+	echo check >$M/md0/md/sync_action
+	wait_md
+	t1=$(now_ms)
+	[ "$(cat $M/md0/md/mismatch_cnt)" = 0 ] || die "md check: mismatch_cnt $(cat $M/md0/md/mismatch_cnt)"
+	rec "{\"workload\":\"check\",\"target\":\"md\",\"rep\":$1,\"ms\":$((t1 - t0)),\"kernel_ms\":$(kspan "md: check of RAID array md0" "md: md0: check done"),\"bytes\":$((SIZE_MB * 1048576))}"
+}
+check_raw() {
+	t0=$(now_ms)
+	/bin/dd if=/dev/ram0 of=/dev/null bs=1M iflag=direct 2>/dev/null &
+	/bin/dd if=/dev/ram1 of=/dev/null bs=1M iflag=direct 2>/dev/null
+	wait $! || die "raw read of ram0"
+	t1=$(now_ms)
+	rec "{\"workload\":\"check\",\"target\":\"raw-both\",\"rep\":$1,\"ms\":$((t1 - t0)),\"bytes\":$((SIZE_MB * 1048576))}"
+}
+rep=1
+while [ $rep -le "${MIN_REPS:-${REPS:-1}}" ]; do
+	for t in $(rotate $rep fr1 md raw); do "check_$t" $rep; done
+	rep=$((rep + 1))
+done
+fr1ctl stop /dev/fr0 >/dev/null
+mdadm --stop /dev/md0 >/dev/null 2>&1
+fi
 
 # --- slow leg: the second member behind dm-delay (SLOW_MS per write) ---
 # fr1 write-mostly + write-behind (bitmap/backlog), md raid1 with internal
 # bitmap + --write-mostly + --write-behind (md needs a superblock and a
 # bitmap for it), md without write-behind, fr1 without it, the fast leg alone.
+if section slow; then
 SLOW_MS=${SLOW_MS:-10}
 SECTORS=$((SIZE_MB * 2048))
 modprobe dm-delay
@@ -366,12 +432,14 @@ blockdev --flushbufs /dev/ram0 && blockdev --flushbufs /dev/ram1 && /usr/bin/cmp
 rec "{\"workload\":\"behind-episode\",\"target\":\"fr1\",\"write_ms\":$((t1 - t0)),\"catch_up_ms\":$((t2 - t1)),\"written_behind\":$skipped,\"copied\":$copied,\"md_chunk\":$md_chunk}"
 fr1ctl stop /dev/fr0 >/dev/null
 dmsetup remove slowa && dmsetup remove slowb
+fi
 
 # --- network leg: the second member on kernel NBD (nbd-server over the
 # guest's loopback). fr1 write-mostly + behind, md raid1 with internal
 # bitmap + --write-mostly + --write-behind (superblock), md on a build array
 # (no bitmap, no write-behind: mdadm refuses both there), the local leg
 # alone. Then a brownout under load: the server stopped for OUTAGE_MS.
+if section net; then
 modprobe nbd
 OUTAGE_MS=${OUTAGE_MS:-5000}
 nbd_serve() { # nbd_serve PORT DEV: pid in $SRV
@@ -456,8 +524,10 @@ fr1ctl stop /dev/fr0 >/dev/null
 /usr/sbin/nbd-client -d /dev/nbd0 >/dev/null 2>&1
 /usr/sbin/nbd-client -d /dev/nbd1 >/dev/null 2>&1
 kill -KILL "$SRV_FR1" "$SRV_MD" 2>/dev/null || true
+fi
 
 # --- bitmap memory on a 1 PiB array (null_blk, no backing memory) ---
+if section memory; then
 modprobe null_blk nr_devices=2 gb=1048576 memory_backed=0 >/dev/null 2>&1 || die "null_blk"
 fr1ctl build /dev/fr1 --level=1 --raid-devices=2 --assume-clean /dev/nullb0 /dev/nullb1 >/dev/null || die "fr1 on null_blk"
 rec "{\"workload\":\"memory\",\"target\":\"fr1\",\"k\":0,\"bytes\":$(cat $M/fr1/md/bitmap/bytes),\"root_bytes\":$(cat $M/fr1/md/bitmap/root_bytes)}"
@@ -468,4 +538,5 @@ for k in $KS; do
 	rec "{\"workload\":\"memory\",\"target\":\"fr1\",\"k\":$k,\"bytes\":$(cat $M/fr1/md/bitmap/bytes),\"leaves\":$(cat $M/fr1/md/bitmap/leaves),\"nodes\":$(cat $M/fr1/md/bitmap/nodes),\"coarse\":$(cat $M/fr1/md/bitmap/coarse)}"
 done
 fr1ctl stop /dev/fr1 >/dev/null
+fi
 [ -n "$BENCH_NO_PLAN" ] || echo "1..0 # SKIP benchmark (results are the # bench: lines)"

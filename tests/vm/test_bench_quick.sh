@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 11
 ( SIZE_MB=128 RUNTIME=1 INFO_REPS=1 MIN_REPS=1 MAX_REPS=2 KS="10 1000" BENCH_NO_PLAN=1; . /tests/bench_lib.sh ) >/tmp/bench.out 2>&1
 rc=$?
 grep '^# bench:' /tmp/bench.out
@@ -50,4 +50,8 @@ net() {
 	}
 }
 check "network leg: fr1, md write-behind, md build measured; the brownout failed fr1's leg, which resynced exactly its dirty blocks" net
+check "check section: fr1, md and both members raw measured, each check with 0 mismatches and its kernel time" sh -c \
+	'grep -q "\"workload\":\"check\",\"target\":\"fr1\",\"rep\":1,\"ms\":[0-9]*,\"kernel_ms\":[0-9]" /tmp/bench.out &&
+	 grep -q "\"workload\":\"check\",\"target\":\"md\",\"rep\":1,\"ms\":[0-9]*,\"kernel_ms\":[0-9]" /tmp/bench.out &&
+	 grep -q "\"workload\":\"check\",\"target\":\"raw-both\"" /tmp/bench.out'
 ktap_finished

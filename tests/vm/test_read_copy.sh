@@ -5,7 +5,11 @@
 #   written straight to one leg's backing device (across a region
 #   boundary), slot 0 gives the array's data and slot 1 the changed bytes;
 #   a read-copy of more than 1 MiB takes several calls and matches the leg.
-# - FR1_REPAIR_RANGE from the good leg makes the legs equal again.
+# - A check lists exactly that range (md/fr1_mismatches, dmesg, fr1ctl
+#   check --json, exit 1 with EUCLEAN), merged from 4 KiB blocks across the
+#   region boundary.
+# - FR1_REPAIR_RANGE from the good leg makes the legs equal again; a check
+#   then lists nothing (exit 0).
 # - A read-copy of a leg with a bad block fails with EIO and repairs
 #   nothing (the bad block stays, no error is counted, no leg fails).
 # - On a write-mostly leg with writes landing 1.5 s late, a read-copy
@@ -20,7 +24,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 16
 
 MB=16
 modprobe brd rd_nr=3 rd_size=$((MB * 1024))
@@ -58,6 +62,20 @@ long_read() {
 }
 check "a 3 MiB read-copy of slot 1 (three calls, to stdout) equals ram1" long_read
 
+# The changed 64 KiB (sectors 1984-2111, across the region boundary at
+# sector 2048) is the one range a check lists: md/fr1_mismatches, dmesg and
+# fr1ctl check (exit 1, EUCLEAN) name it, in 4 KiB blocks merged.
+listed() {
+	local rc=0
+	fr1ctl check /dev/md0 60 --json >/tmp/chk.json 2>/tmp/chk.err || rc=$?
+	cat /tmp/chk.json /tmp/chk.err
+	[ $rc = 1 ] && grep -q EUCLEAN /tmp/chk.err &&
+		grep -qF '"action":"check","result":"differ","mismatch_cnt":128,"ranges":[{"sector":1984,"sectors":128,"offset":1015808,"length":65536,"slot":1,"device":"'$d1'","primary":0,"primary_device":"ram0"}],"unlisted_sectors":0,' /tmp/chk.json &&
+		file_is $M/mismatch_cnt 128 && file_is $M/fr1_mismatches "1984 128 1 0" &&
+		dmesg_has "md0: check: slot 1 ($d1) differs from slot 0 (ram0) at sector 1984, 128 sectors" &&
+		file_is $M/sync_action idle
+}
+check "check lists exactly the range made to differ: 1984+128 sectors, slot 1 vs slot 0 (sysfs, dmesg, fr1ctl --json)" listed
 repaired() {
 	fr1ctl repair-range /dev/md0 --from 0 --offset 992K --length 64K &&
 		dmesg_has "md0: repair-range from ram0: 128 sectors at sector 1984 written over the other legs" &&
@@ -65,6 +83,12 @@ repaired() {
 		grep -A1 "^md0" /proc/mdstat | grep -q "\[2/2\] \[UU\]"
 }
 check "repair-range from slot 0 over the changed range: legs equal, the written data, both in sync" repaired
+clean_check() {
+	fr1ctl check /dev/md0 60 >/tmp/chk.out && cat /tmp/chk.out &&
+		[ "$(tail -n 1 /tmp/chk.out)" = "fr1ctl: /dev/md0: check done: mismatch_cnt 0" ] &&
+		! grep -q differs /tmp/chk.out && file_is $M/mismatch_cnt 0 && file_is $M/fr1_mismatches ""
+}
+check "after the repair a check finds nothing: mismatch_cnt 0, no range listed, exit 0" clean_check
 
 # A bad 4 KiB block on dust1 (block 100): read-copy returns the error as it
 # is and repairs nothing; the array's own reads still heal it.

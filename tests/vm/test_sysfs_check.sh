@@ -9,7 +9,7 @@
 . /tests/lib.sh
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 20
 
 M=/sys/block/md0/md
 wait_idle() { # until sync_action reads idle (60 s)
@@ -49,7 +49,8 @@ check "mismatch_cnt is 0" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && dmesg | 
 # An injected difference behind the array's back.
 /bin/dd if=/dev/urandom of=/dev/vdb bs=4096 seek=77 count=2 oflag=direct 2>/dev/null
 echo check > $M/sync_action; wait_idle
-check "check finds the injected mismatch" sh -c "[ \"\$(cat $M/mismatch_cnt)\" -gt 0 ]"
+check "check finds the injected mismatch: mismatch_cnt 16, md/fr1_mismatches lists vdb's 2 blocks" sh -c \
+	"[ \"\$(cat $M/mismatch_cnt)\" = 16 ] && [ \"\$(cat $M/fr1_mismatches)\" = '616 16 1 0' ]"
 echo repair > $M/sync_action; wait_idle
 echo check > $M/sync_action; wait_idle
 check "repair fixes it: check reads 0 again" sh -c "[ \"\$(cat $M/mismatch_cnt)\" = 0 ] && . /tests/lib.sh && same /dev/vda /dev/vdb"
@@ -60,6 +61,11 @@ check "sync_speed_max/min: local values, 'system', EINVAL for 0 and junk" sh -c 
 	 ! echo 0 > $M/sync_speed_max 2>/dev/null && ! echo x > $M/sync_speed_min 2>/dev/null &&
 	 echo 2000 > $M/sync_speed_min && [ \"\$(cat $M/sync_speed_min)\" = '2000 (local)' ] &&
 	 echo system > $M/sync_speed_min && [ \"\$(cat $M/sync_speed_min)\" = '1000 (system)' ]"
+check "sync_io_depth (md 7.3): '32 (system)' from the module parameter, local values, 'system', EINVAL for 0 and junk" sh -c \
+	"[ \"\$(cat $M/sync_io_depth)\" = '32 (system)' ] && [ \"\$(cat /sys/module/fr1/parameters/sync_io_depth)\" = 32 ] &&
+	 echo 4 > $M/sync_io_depth && [ \"\$(cat $M/sync_io_depth)\" = '4 (local)' ] &&
+	 ! echo 0 > $M/sync_io_depth 2>/dev/null && ! echo x > $M/sync_io_depth 2>/dev/null &&
+	 echo system > $M/sync_io_depth && [ \"\$(cat $M/sync_io_depth)\" = '32 (system)' ]"
 # A check of 64 MiB at 16000 KiB/s: the progress the kernel reports over a
 # second of uptime must not exceed the limit (a slow machine cannot fake
 # that; it could fake a long wall time), and must be non-zero.
