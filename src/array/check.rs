@@ -92,7 +92,10 @@ impl Array {
     ///
     /// The resync's pipeline (`array/resync.rs`): up to [`CHECK_JOBS`]
     /// regions at once, each read from every in-sync member in parallel
-    /// (one lane of the ring per member). Regions are finished in the
+    /// (one lane of the ring per member; each read submitted by its leg's
+    /// submitter, so that no leg's submission holds up another's, and a
+    /// driver that copies in its submission, brd, does it on another CPU
+    /// than the compare). Regions are finished in the
     /// order they were started, each once all its reads landed: compared,
     /// rewritten where they must be, released. So the mismatch log is in
     /// ascending order, a resync's write error records everything from its
@@ -344,7 +347,15 @@ impl<'a> CheckRun<'a> {
             };
             if self
                 .ring
-                .submit(j * self.width + i, r, &a.bioset, false, sector, sectors)
+                .submit(
+                    j * self.width + i,
+                    r,
+                    &a.bioset,
+                    false,
+                    sector,
+                    sectors,
+                    a.submitters.get(slot as usize),
+                )
                 .is_ok()
             {
                 job.flying += 1;
@@ -365,7 +376,9 @@ impl<'a> CheckRun<'a> {
             return false;
         };
         drop(hold);
-        let width = self.width;
+        // Never 0 (`check_all`); said again so that no division-by-zero
+        // panic path is emitted (objtool warns of a call it cannot see end).
+        let width = self.width.max(1);
         if let Some(job) = self.jobs.get_mut(lane / width).and_then(Option::as_mut) {
             if let Some(r) = job.reads.get_mut(lane % width).and_then(Option::as_mut) {
                 r.landed = Some(ok);

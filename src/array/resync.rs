@@ -282,7 +282,7 @@ impl Array {
                             // without waiting for the slow leg.
                             job.stage = Stage::Copied;
                         } else if ring
-                            .submit(lane, t, &self.bioset, true, p.sector, p.sectors)
+                            .submit(lane, t, &self.bioset, true, p.sector, p.sectors, None)
                             .is_ok()
                         {
                             job.stage = next;
@@ -380,7 +380,7 @@ impl Array {
                 continue;
             };
             if ring
-                .submit(lane, r, &self.bioset, false, p.sector, p.sectors)
+                .submit(lane, r, &self.bioset, false, p.sector, p.sectors, None)
                 .is_ok()
             {
                 job.stage = Stage::Reading;

@@ -15,6 +15,7 @@ pub(crate) mod abi;
 pub(crate) mod balance;
 pub(crate) mod behind;
 pub(crate) mod bitmap;
+pub(crate) mod compare;
 pub(crate) mod copyio;
 pub(crate) mod errno;
 pub(crate) mod fmtbuf;

@@ -617,33 +617,56 @@ impl PageBuf {
     }
 
     /// Whether the `bytes` bytes at offset `start` equal those of `other`
-    /// (false if either buffer ends before `start + bytes`).
+    /// (false if either buffer ends before `start + bytes`). Compares the
+    /// mapped pages in place (a check compares every byte of the array:
+    /// no copy through a bounce buffer). Neither buffer may be the target
+    /// of I/O in flight (the `&` borrows of their owners say so).
     pub(crate) fn same_range(&self, other: &PageBuf, start: usize, bytes: usize) -> bool {
-        let mut a = [0u8; 512];
-        let mut b = [0u8; 512];
         let Some(end) = start.checked_add(bytes) else {
             return false;
         };
         let mut off = start;
         while off < end {
             let (p, o) = (off / PAGE, off % PAGE);
-            let n = 512.min(end - off).min(PAGE - o);
+            let n = (end - off).min(PAGE - o);
             let (Some(pa), Some(pb)) = (self.pages.get(p), other.pages.get(p)) else {
                 return false;
             };
-            // SAFETY: `a`/`b` have room for `n` <= 512 bytes and `o + n` stays
-            // within the page.
-            let ok = unsafe {
-                pa.read_raw(a.as_mut_ptr(), o, n).is_ok()
-                    && pb.read_raw(b.as_mut_ptr(), o, n).is_ok()
-            };
-            if !ok || a[..n] != b[..n] {
+            let same = with_mapped(pa, |a| {
+                with_mapped(pb, |b| {
+                    // SAFETY: Both pointers are the start of a mapped page
+                    // and `o + n <= PAGE`; no I/O writes the pages while
+                    // the buffers are borrowed (see above), and nothing
+                    // else writes them.
+                    let (x, y) = unsafe {
+                        (
+                            core::slice::from_raw_parts(a.add(o), n),
+                            core::slice::from_raw_parts(b.add(o), n),
+                        )
+                    };
+                    crate::logic::compare::same_bytes(x, y)
+                })
+            });
+            if !same {
                 return false;
             }
             off += n;
         }
         true
     }
+}
+
+/// Runs `f` with `page` mapped (`kmap_local_page`): as the page API's own
+/// `with_page_mapped`, which is private to it. Nested calls unmap in the
+/// reverse order, as `kunmap_local` requires.
+fn with_mapped<T>(page: &kernel::page::Page, f: impl FnOnce(*const u8) -> T) -> T {
+    // SAFETY: `page` is a valid page (the `Page` type's invariant).
+    let addr = unsafe { bindings::kmap_local_page(page.as_ptr()) };
+    let res = f(addr.cast::<u8>().cast_const());
+    // SAFETY: `addr` was mapped just above, and every mapping made since
+    // (by `f`, through this function only) was unmapped before it returned.
+    unsafe { bindings::kunmap_local(addr) };
+    res
 }
 
 impl PageBuf {
@@ -985,7 +1008,9 @@ impl<S> Group<S> {
 /// device takes: the sender never does, and neither does another leg's
 /// submitter (a stalled NBD leg holds up only its own clones). A clone on
 /// the list is counted in its group like a submitted one, so its owner's
-/// drain waits for it; the list is empty when the owner goes. A queued
+/// drain waits for it; the list is empty when the owner goes. (A check's
+/// reads, `sys::ioring`, are pushed the same way: a read on the list
+/// counts as in flight in its ring, whose drop waits for its completion.) A queued
 /// work item holds its submitter (an `Arc`), not the owner: it may run
 /// after the owner is gone, on an empty list (unload drains the queue).
 ///
@@ -1097,7 +1122,7 @@ impl Submitter {
     }
 
     /// Hands `clone` to the worker and queues it (any context).
-    fn push(self: &Arc<Self>, clone: Bio) {
+    pub(crate) fn push(self: &Arc<Self>, clone: Bio) {
         self.list.push(clone);
         // Queued or running already: it runs once more and sees the push.
         let _ = super::work::leg_queue().enqueue(self.clone());

@@ -8,9 +8,9 @@
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 
 use core::sync::atomic::{AtomicU8, Ordering};
-use kernel::{bindings, prelude::*, types::Opaque};
+use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
-use super::bio::{BioSet, PageBuf};
+use super::bio::{BioSet, PageBuf, Submitter};
 use super::member::Member;
 
 /// Lane states.
@@ -121,8 +121,13 @@ impl<H: AsRef<Member>> IoRing<H> {
     }
 
     /// Reads into (or writes from) `lane`'s buffer `sectors` at `sector` of
-    /// the member `hold` refers to. Gives `hold` back if the lane is busy or
-    /// the range does not fit.
+    /// the member `hold` refers to; `via`: handed to that leg's submitter
+    /// (`bio::Deferred`'s protocol) instead of submitted here, so that the
+    /// reads of several legs are submitted in parallel (a driver that
+    /// copies or sends in its submission, brd or NBD, does it on the
+    /// worker's CPU, not the sync thread's). Gives `hold` back if the lane
+    /// is busy or the range does not fit.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn submit<T>(
         &mut self,
         lane: usize,
@@ -131,6 +136,7 @@ impl<H: AsRef<Member>> IoRing<H> {
         write: bool,
         sector: u64,
         sectors: u64,
+        via: Option<&Arc<Submitter>>,
     ) -> core::result::Result<(), H> {
         let (Some(flight), Some(l)) = (self.flights.get(lane), self.lanes.get_mut(lane)) else {
             return Err(hold);
@@ -145,7 +151,10 @@ impl<H: AsRef<Member>> IoRing<H> {
         l.hold = Some(hold);
         self.flying += 1;
         bio.set_end_io(flight_end_io, core::ptr::from_ref(flight).cast_mut().cast());
-        bio.submit();
+        match via {
+            Some(submitter) => submitter.push(bio),
+            None => bio.submit(),
+        }
         Ok(())
     }
 
